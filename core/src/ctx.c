@@ -1,0 +1,302 @@
+/* ctx.c - the inference context: KV cache, activations, and the forward pass.
+ *
+ * One allocation per context, sized from the config before it is made
+ * (trl_ctx_memory_bytes); the forward pass allocates nothing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define ALIGN 64
+
+struct trl_ctx {
+    const trl_model *m;
+    int32_t n_ctx, n_batch, n_past;
+    /* all in one arena, each (shape) in floats */
+    float *k_cache;   /* (n_layers, n_ctx, kv_dim) */
+    float *v_cache;   /* (n_layers, n_ctx, kv_dim) */
+    float *rope;      /* (n_ctx, head_dim/2, 2): cos, sin */
+    float *x;         /* (n_batch, dim) residual stream */
+    float *xn;        /* (n_batch, max(dim, q_dim)) normed input of a linear layer */
+    float *xb;        /* (n_batch, dim) output of attn_output / ffn_down */
+    float *q;         /* (n_batch, q_dim) */
+    float *att;       /* (n_batch, q_dim) attention output, heads concatenated */
+    float *hb;        /* (n_batch, hidden) */
+    float *hb2;       /* (n_batch, hidden) */
+    float *scores;    /* (n_ctx) */
+    float *logits;    /* (vocab) of the last token */
+    char err[256];
+    int has_logits;
+};
+
+/* The arena plan: every region's size in floats, in order. Returns total bytes or 0 on overflow. */
+typedef struct plan { uint64_t k, v, rope, x, xn, xb, q, att, hb, hb2, scores, logits; } plan;
+
+static uint64_t align_up(uint64_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+static size_t make_plan(const trl_config *c, int64_t n_ctx, int64_t nb, plan *p) {
+    uint64_t qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t D = (uint64_t)c->dim;
+    p->k = p->v = (uint64_t)c->n_layers * (uint64_t)n_ctx * kvd; /* each factor < 2^24: < 2^72? check below */
+    if ((uint64_t)c->n_layers * (uint64_t)n_ctx > UINT64_MAX / (kvd ? kvd : 1)) return 0;
+    p->rope = (uint64_t)n_ctx * (uint64_t)c->head_dim;
+    p->x = p->xb = nb * D;
+    p->xn = nb * (D > qd ? D : qd);
+    if ((uint64_t)c->hidden_dim > D && (uint64_t)c->hidden_dim > qd) p->xn = nb * (uint64_t)c->hidden_dim;
+    p->q = p->att = nb * qd;
+    p->hb = p->hb2 = nb * (uint64_t)c->hidden_dim;
+    p->scores = (uint64_t)n_ctx;
+    p->logits = (uint64_t)c->vocab_size;
+    const uint64_t *f = &p->k;
+    uint64_t total = align_up(sizeof(struct trl_ctx));
+    for (int i = 0; i < 12; i++) {
+        if (f[i] > (UINT64_MAX / 8) / 4) return 0;
+        total += align_up(f[i] * 4);
+        if (total > (uint64_t)SIZE_MAX - ALIGN) return 0;
+    }
+    return (size_t)total;
+}
+
+trl_ctx_params trl_ctx_default_params(void) {
+    trl_ctx_params p = {0, 64, 1};
+    return p;
+}
+
+static void resolve(const trl_config *c, const trl_ctx_params *p, int32_t *n_ctx, int32_t *nb) {
+    *n_ctx = p->n_ctx > 0 ? p->n_ctx : c->max_seq_len;
+    *nb = p->n_batch > 0 ? p->n_batch : 64;
+    if (*nb > *n_ctx) *nb = *n_ctx;
+}
+
+size_t trl_ctx_memory_bytes(const trl_config *cfg, const trl_ctx_params *p) {
+    if (!cfg || !p || trl_config_validate(cfg, NULL) || p->n_ctx < 0 || p->n_batch < 0) return 0;
+    int32_t n_ctx, nb;
+    resolve(cfg, p, &n_ctx, &nb);
+    plan pl;
+    return make_plan(cfg, n_ctx, nb, &pl);
+}
+
+trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx **out, trl_error *err) {
+    if (!m || !p || !out) return trl_set_error(err, TRL_ERR_INVALID_ARG, "trl_ctx_create: NULL argument");
+    *out = NULL;
+    const trl_config *c = &m->cfg;
+    if (p->n_ctx < 0) return trl_set_error(err, TRL_ERR_INVALID_ARG, "ctx.n_ctx: %d is negative", p->n_ctx);
+    if (p->n_batch < 0) return trl_set_error(err, TRL_ERR_INVALID_ARG, "ctx.n_batch: %d is negative", p->n_batch);
+    if (p->n_threads > 1)
+        return trl_set_error(err, TRL_ERR_UNSUPPORTED, "ctx.n_threads: %d (this build runs one thread)", p->n_threads);
+    int32_t n_ctx, nb;
+    resolve(c, p, &n_ctx, &nb);
+    plan pl;
+    size_t bytes = make_plan(c, n_ctx, nb, &pl);
+    if (!bytes) return trl_set_error(err, TRL_ERR_NO_MEMORY, "ctx: size overflows for n_ctx %d", n_ctx);
+    char *mem = malloc(bytes);
+    if (!mem) return trl_set_error(err, TRL_ERR_NO_MEMORY, "ctx: cannot allocate %zu bytes for n_ctx %d", bytes, n_ctx);
+    trl_ctx *x = (trl_ctx *)mem;
+    memset(x, 0, sizeof *x);
+    x->m = m;
+    x->n_ctx = n_ctx;
+    x->n_batch = nb;
+    char *cur = mem + align_up(sizeof(struct trl_ctx));
+    float **dst[12] = {&x->k_cache, &x->v_cache, &x->rope, &x->x, &x->xn, &x->xb,
+                       &x->q, &x->att, &x->hb, &x->hb2, &x->scores, &x->logits};
+    const uint64_t *f = &pl.k;
+    for (int i = 0; i < 12; i++) {
+        *dst[i] = (float *)cur;
+        cur += align_up(f[i] * 4);
+    }
+    /* RoPE table in double precision, rounded once: identical on every platform. */
+    int half = c->head_dim / 2;
+    for (int32_t pos = 0; pos < n_ctx; pos++)
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)c->rope_theta, -2.0 * i / (double)c->head_dim);
+            double a = (double)pos * freq;
+            x->rope[((size_t)pos * half + i) * 2] = (float)cos(a);
+            x->rope[((size_t)pos * half + i) * 2 + 1] = (float)sin(a);
+        }
+    *out = x;
+    return TRL_OK;
+}
+
+void trl_ctx_free(trl_ctx *c) { free(c); }
+
+const char *trl_ctx_last_error(const trl_ctx *c) { return c ? c->err : "NULL context"; }
+const float *trl_ctx_logits(const trl_ctx *c) { return c && c->has_logits ? c->logits : NULL; }
+int32_t trl_ctx_n_past(const trl_ctx *c) { return c ? c->n_past : 0; }
+int32_t trl_ctx_n_ctx(const trl_ctx *c) { return c ? c->n_ctx : 0; }
+
+trl_status trl_ctx_truncate(trl_ctx *c, int32_t n) {
+    if (!c) return TRL_ERR_INVALID_ARG;
+    if (n < 0 || n > c->n_past) {
+        snprintf(c->err, sizeof c->err, "truncate: %d is outside [0, %d]", n, c->n_past);
+        return TRL_ERR_INVALID_ARG;
+    }
+    c->n_past = n;
+    c->has_logits = 0;
+    return TRL_OK;
+}
+
+/* ------------------------------------------------------------ forward pass */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++) o[i] = x[i] * inv * w[i];
+}
+
+static void rope(float *v, int n_heads, int hd, const float *cs, trl_rope_style style) {
+    int half = hd / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            int a = style == TRL_ROPE_INTERLEAVED ? 2 * i : i;
+            int b = style == TRL_ROPE_INTERLEAVED ? 2 * i + 1 : i + half;
+            float x0 = x[a], x1 = x[b];
+            x[a] = x0 * c - x1 * s;
+            x[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+static void add(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* Run tokens [0, nt) at positions n_past.. through the model. */
+static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float *all_logits) {
+    const trl_model *m = x->m;
+    const trl_config *c = &m->cfg;
+    const int D = c->dim, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+    const int qd = nh * hd, kvd = nkv * hd, H = c->hidden_dim, V = c->vocab_size;
+    const int pos0 = x->n_past, group = nh / nkv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const trl_kernel_ops *ek = trl_kernels_best(m->tok_embd.enc);
+
+    for (int t = 0; t < nt; t++) ek->decode(&m->tok_embd, tokens[t], 0, D, x->x + (size_t)t * D);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const trl_layer *L = &m->layers[l];
+        float *kc = x->k_cache + (size_t)l * x->n_ctx * kvd;
+        float *vc = x->v_cache + (size_t)l * x->n_ctx * kvd;
+        /* attention */
+        for (int t = 0; t < nt; t++)
+            rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_ATTN_NORM], D, c->norm_eps);
+        trl_matmul(&L->w[TRL_LT_ATTN_Q], x->xn, nt, x->q, qd);
+        trl_matmul(&L->w[TRL_LT_ATTN_K], x->xn, nt, kc + (size_t)pos0 * kvd, kvd);
+        trl_matmul(&L->w[TRL_LT_ATTN_V], x->xn, nt, vc + (size_t)pos0 * kvd, kvd);
+        for (int t = 0; t < nt; t++) {
+            const float *cs = x->rope + (size_t)(pos0 + t) * hd;
+            rope(x->q + (size_t)t * qd, nh, hd, cs, c->rope_style);
+            rope(kc + (size_t)(pos0 + t) * kvd, nkv, hd, cs, c->rope_style);
+        }
+        for (int t = 0; t < nt; t++) {
+            const int p = pos0 + t;
+            for (int h = 0; h < nh; h++) {
+                const float *qh = x->q + (size_t)t * qd + (size_t)h * hd;
+                const int kvh = h / group;
+                float *sc = x->scores;
+                float mx = -INFINITY;
+                for (int j = 0; j <= p; j++) {
+                    const float *kj = kc + (size_t)j * kvd + (size_t)kvh * hd;
+                    float s = 0.0f;
+                    for (int i = 0; i < hd; i++) s += qh[i] * kj[i];
+                    s *= scale;
+                    sc[j] = s;
+                    if (s > mx) mx = s;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j <= p; j++) {
+                    sc[j] = trl_expf(sc[j] - mx);
+                    sum += sc[j];
+                }
+                float inv = 1.0f / sum;
+                float *o = x->att + (size_t)t * qd + (size_t)h * hd;
+                for (int i = 0; i < hd; i++) o[i] = 0.0f;
+                for (int j = 0; j <= p; j++) {
+                    const float *vj = vc + (size_t)j * kvd + (size_t)kvh * hd;
+                    const float a = sc[j] * inv;
+                    for (int i = 0; i < hd; i++) o[i] += a * vj[i];
+                }
+            }
+        }
+        const float *ao = x->att;
+        if (c->sub_norms) {
+            for (int t = 0; t < nt; t++)
+                rmsnorm(x->xn + (size_t)t * qd, x->att + (size_t)t * qd, L->norm[TRL_LT_ATTN_SUB_NORM], qd,
+                        c->norm_eps);
+            ao = x->xn;
+        }
+        trl_matmul(&L->w[TRL_LT_ATTN_OUTPUT], ao, nt, x->xb, D);
+        add(x->x, x->xb, (size_t)nt * D);
+
+        /* MLP */
+        for (int t = 0; t < nt; t++)
+            rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_FFN_NORM], D, c->norm_eps);
+        trl_matmul(&L->w[TRL_LT_FFN_GATE], x->xn, nt, x->hb, H);
+        trl_matmul(&L->w[TRL_LT_FFN_UP], x->xn, nt, x->hb2, H);
+        const size_t nh_all = (size_t)nt * H;
+        if (c->mlp == TRL_MLP_SWIGLU) {
+            for (size_t i = 0; i < nh_all; i++) {
+                float g = x->hb[i];
+                x->hb[i] = g / (1.0f + trl_expf(-g)) * x->hb2[i];
+            }
+        } else {
+            for (size_t i = 0; i < nh_all; i++) {
+                float g = x->hb[i] > 0.0f ? x->hb[i] : 0.0f;
+                x->hb[i] = g * g * x->hb2[i];
+            }
+        }
+        const float *mo = x->hb;
+        if (c->sub_norms) {
+            for (int t = 0; t < nt; t++)
+                rmsnorm(x->xn + (size_t)t * H, x->hb + (size_t)t * H, L->norm[TRL_LT_FFN_SUB_NORM], H, c->norm_eps);
+            mo = x->xn;
+        }
+        trl_matmul(&L->w[TRL_LT_FFN_DOWN], mo, nt, x->xb, D);
+        add(x->x, x->xb, (size_t)nt * D);
+    }
+
+    /* head: every token's logits if asked, else only the last one's */
+    int first = all_logits ? 0 : nt - 1;
+    for (int t = first; t < nt; t++)
+        rmsnorm(x->xn + (size_t)(t - first) * D, x->x + (size_t)t * D, m->output_norm, D, c->norm_eps);
+    if (all_logits) {
+        trl_matmul(&m->output, x->xn, nt, all_logits, V);
+        memcpy(x->logits, all_logits + (size_t)(nt - 1) * V, (size_t)V * 4);
+    } else {
+        trl_matmul(&m->output, x->xn, 1, x->logits, V);
+    }
+    x->n_past += nt;
+    x->has_logits = 1;
+    return TRL_OK;
+}
+
+trl_status trl_ctx_prefill(trl_ctx *x, const int32_t *tokens, int32_t n, float *all_logits) {
+    if (!x) return TRL_ERR_INVALID_ARG;
+    if (!tokens || n <= 0) {
+        snprintf(x->err, sizeof x->err, "prefill: no tokens");
+        return TRL_ERR_INVALID_ARG;
+    }
+    const trl_config *c = &x->m->cfg;
+    if (n > x->n_ctx - x->n_past) {
+        snprintf(x->err, sizeof x->err, "prefill: %d tokens do not fit: %d of %d context positions used", n,
+                 x->n_past, x->n_ctx);
+        return TRL_ERR_CONTEXT_FULL;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
+            snprintf(x->err, sizeof x->err, "prefill: token %d at index %d is outside the vocabulary [0, %d)",
+                     tokens[i], i, c->vocab_size);
+            return TRL_ERR_INVALID_ARG;
+        }
+    for (int32_t i = 0; i < n; i += x->n_batch) {
+        int nt = n - i < x->n_batch ? n - i : x->n_batch;
+        trl_status s = forward_batch(x, tokens + i, nt, all_logits ? all_logits + (size_t)i * c->vocab_size : NULL);
+        if (s) return s;
+    }
+    return TRL_OK;
+}
+
+trl_status trl_ctx_decode(trl_ctx *x, int32_t token) { return trl_ctx_prefill(x, &token, 1, NULL); }

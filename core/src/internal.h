@@ -1,0 +1,32 @@
+/* internal.h - private declarations shared by the core's source files. */
+#ifndef TRL_INTERNAL_H
+#define TRL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "trillium.h"
+
+#define TRL_Q8_0_BLOCK 32
+#define TRL_Q8_0_BLOCK_BYTES 34
+
+typedef struct trl_block_q8_0 {
+    uint16_t d;                  /* f16 scale */
+    int8_t qs[TRL_Q8_0_BLOCK];   /* quants */
+} trl_block_q8_0;
+
+/* Fill err (if not NULL) and return s. vsnprintf formats into memory only: no I/O. */
+trl_status trl_set_error(trl_error *err, trl_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Deterministic transcendental functions: the same bits on every platform
+ * (native libm and the wasm libc differ in the last ulp), so the sampler's
+ * "same seed, same text" holds everywhere. */
+float trl_expf(float x);
+
+#endif

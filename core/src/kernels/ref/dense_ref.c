@@ -1,0 +1,68 @@
+/* dense_ref.c - scalar reference kernels for the float encodings (f32, f16,
+ * q8_0): the oracle every SIMD kernel is tested against. */
+#include <string.h>
+
+#include "../../internal.h"
+#include "../kernels.h"
+
+/* Decode columns [c0, c0+n) of one row; c0 is a multiple of TRL_KCHUNK. */
+static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) {
+    const uint8_t *r = w->data + (size_t)row * w->row_bytes;
+    switch (w->enc) {
+    case TRL_ENC_F32: memcpy(out, r + (size_t)c0 * 4, (size_t)n * 4); break;
+    case TRL_ENC_F16:
+        for (int i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, r + 2 * (size_t)(c0 + i), 2);
+            out[i] = trl_f16_to_f32(h);
+        }
+        break;
+    case TRL_ENC_Q8_0:
+        for (int i = 0; i < n; i += TRL_Q8_0_BLOCK) {
+            trl_block_q8_0 b;
+            memcpy(&b, r + (size_t)((c0 + i) / TRL_Q8_0_BLOCK) * TRL_Q8_0_BLOCK_BYTES, sizeof b);
+            float d = trl_f16_to_f32(b.d);
+            int m = n - i < TRL_Q8_0_BLOCK ? n - i : TRL_Q8_0_BLOCK;
+            for (int j = 0; j < m; j++) out[i + j] = d * (float)b.qs[j];
+        }
+        break;
+    default: memset(out, 0, (size_t)n * 4); break;
+    }
+}
+
+static void matmul_ref(const trl_weight *w, const float *x, int ntok, float *y, int ldy, int r0, int r1) {
+    float wbuf[TRL_KCHUNK];
+    float acc[TRL_KMAX_TOKENS][8];
+    const int cols = w->cols;
+    for (int r = r0; r < r1; r++) {
+        memset(acc, 0, sizeof(float) * 8 * (size_t)ntok);
+        for (int c0 = 0; c0 < cols; c0 += TRL_KCHUNK) {
+            int n = cols - c0 < TRL_KCHUNK ? cols - c0 : TRL_KCHUNK;
+            decode_ref(w, r, c0, n, wbuf);
+            int n8 = (n + 7) & ~7;
+            for (int i = n; i < n8; i++) wbuf[i] = 0.0f;
+            for (int t = 0; t < ntok; t++) {
+                const float *xt = x + (size_t)t * cols + c0;
+                float *a = acc[t];
+                int i = 0;
+                for (; i + 8 <= n; i += 8)
+                    for (int l = 0; l < 8; l++) a[l] += wbuf[i + l] * xt[i + l];
+                if (i < n8) { /* zero-padded tail: the padding contributes 0 * 0 */
+                    for (int l = 0; l < 8; l++) a[l] += wbuf[i + l] * (i + l < n ? xt[i + l] : 0.0f);
+                }
+            }
+        }
+        for (int t = 0; t < ntok; t++) y[(size_t)t * ldy + r] = trl_reduce8(acc[t]);
+    }
+}
+
+static const trl_kernel_ops ref_ops = {"ref", matmul_ref, decode_ref};
+
+const trl_kernel_ops *trl_kernels_ref(trl_encoding e) {
+    switch (e) {
+    case TRL_ENC_F32:
+    case TRL_ENC_F16:
+    case TRL_ENC_Q8_0: return &ref_ops;
+    default: return NULL;
+    }
+}

@@ -1,0 +1,1 @@
+trl_add_test(test-core test-core.c LABELS core)
