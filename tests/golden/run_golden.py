@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Golden tests: the C core (native) and the WebAssembly build (Node CLI) against the
+independent numpy reference in tests/reference/.
+
+For every model (seeded random Hugging Face checkpoints made by tests/reference/gen_model.py,
+and the trained llama2.c model stories260K) and every weight encoding (f32, f16, q8_0):
+  1. convert the checkpoint with trillium-convert,
+  2. ask the reference for the prompt tokens, the last position's logits and 32 greedy tokens,
+     computed in float64 on the same encoded weights (tests/reference/model.py),
+  3. ask trillium-eval (native core) and `node web/bin/trillium.js` (wasm core) for the same,
+  4. require identical tokens, logits within TOL relative (max |a - b| / max |b| over the vector),
+     and identical greedy continuations.
+Exit status 1 on any mismatch. See tests/golden/README.md for how the goldens are made.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REF = os.path.join(ROOT, "tests", "reference")
+NODE_CLI = os.path.join(ROOT, "web", "bin", "trillium.js")
+PY = sys.executable
+
+# Relative tolerance per encoding: the reference applies the same encoding to the weights
+# (f16 rounding, the q8_0 quantizer of docs/FORMAT.md), so what is left is f32-vs-f64 arithmetic.
+TOL = {"f32": 1e-4, "f16": 1e-4, "q8_0": 1e-4}
+GREEDY = 32
+
+PROMPTS_HF = ["Hello world", "The quick brown fox jumps over the lazy dog.", "é ü 😀 1234 it's"]
+PROMPTS_STORIES = ["Once upon a time", "Lily and Tom went to the park. They saw a"]
+
+HF_PRESETS = ["llama-tied", "llama-untied-gqa", "bitnet", "odd-dims"]
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, **kw):
+    t = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        raise Failure("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout[-2000:], p.stderr[-2000:]))
+    return p.stdout, time.time() - t
+
+
+def rel_err(a, b):
+    if len(a) != len(b):
+        return float("inf")
+    scale = max(abs(x) for x in b) or 1.0
+    return max(abs(x - y) for x, y in zip(a, b)) / scale
+
+
+def compare(what, got, want, tol, results):
+    msgs = []
+    if got["tokens"] != want["tokens"]:
+        msgs.append("prompt tokens differ: %s vs reference %s" % (got["tokens"][:20], want["tokens"][:20]))
+    err = rel_err(got["logits"], want["logits"])
+    if not err <= tol:
+        msgs.append("logits relative error %.3g > %.1g" % (err, tol))
+    if "generated" in got and got["generated"] != want["generated"]:
+        msgs.append("greedy tokens differ:\n      got %s\n      ref %s" % (got["generated"], want["generated"]))
+    status = "ok" if not msgs else "FAIL"
+    print("  %-4s %-58s rel.err %.2e" % (status, what, err))
+    for m in msgs:
+        print("       " + m)
+    results.append(not msgs)
+
+
+def reference(src_args, dtype, prompts):
+    args = [PY, os.path.join(REF, "golden.py")] + src_args + ["--dtype", dtype, "--greedy", str(GREEDY)]
+    for p in prompts:
+        args += ["--prompt", p]
+    out, _ = run(args)
+    res = json.loads(out)
+    return res if isinstance(res, list) else [res]
+
+
+def native(evalbin, pack, prompt):
+    out, _ = run([evalbin, pack, "--prompt", prompt, "--greedy", str(GREEDY)])
+    return json.loads(out)
+
+
+def wasm(pack, prompt):
+    out, _ = run(["node", NODE_CLI, "logits", pack, "--prompt", prompt])
+    res = json.loads(out)
+    out, _ = run(["node", NODE_CLI, "run", pack, "--prompt", prompt, "--temperature", "0",
+                  "--max-tokens", str(GREEDY), "--json", "--ignore-eos"])
+    gen = json.loads(out)
+    res["generated"] = gen["generated"] if "generated" in gen else gen["tokens"]
+    return res
+
+
+def check_model(name, src_args, convert_args, prompts, args, results):
+    for dtype in ("f32", "f16", "q8_0"):
+        pack = os.path.join(args.work, "%s-%s" % (name, dtype))
+        run([args.convert] + convert_args + ["--dtype", dtype, "-o", pack, "--force"])
+        want = reference(src_args, dtype, prompts)
+        for prompt, ref in zip(prompts, want):
+            label = "%s %s %r" % (name, dtype, prompt[:24])
+            compare("native " + label, native(args.eval, pack, prompt), ref, TOL[dtype], results)
+            if not args.skip_wasm:
+                compare("wasm   " + label, wasm(pack, prompt), ref, TOL[dtype], results)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "native"), help="native build directory")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build", "golden"), help="scratch directory")
+    ap.add_argument("--skip-wasm", action="store_true", help="native only (for debugging)")
+    ap.add_argument("--only", help="run only models whose name contains this")
+    args = ap.parse_args()
+    args.convert = os.path.join(args.build, "converter", "trillium-convert")
+    args.eval = os.path.join(args.build, "converter", "trillium-eval")
+    for tool in (args.convert, args.eval):
+        if not os.path.exists(tool):
+            print("missing %s: build the native tools first (make native)" % tool)
+            return 1
+    os.makedirs(args.work, exist_ok=True)
+    results = []
+    t0 = time.time()
+    try:
+        for i, preset in enumerate(HF_PRESETS):
+            if args.only and args.only not in preset:
+                continue
+            src = os.path.join(args.work, "hf-" + preset)
+            run([PY, os.path.join(REF, "gen_model.py"), src, "--preset", preset, "--seed", str(100 + i)])
+            print("model %s (random, seed %d)" % (preset, 100 + i))
+            check_model(preset, ["--hf", src], [src], PROMPTS_HF, args, results)
+        if not args.only or args.only in "stories260K":
+            model = os.path.join(ROOT, "models", "stories260K")
+            binf, tok = os.path.join(model, "stories260K.bin"), os.path.join(model, "tok512.bin")
+            print("model stories260K (trained, llama2.c)")
+            check_model("stories260K", ["--llama2c", binf, "--tokenizer", tok], [binf, "--tokenizer", tok],
+                        PROMPTS_STORIES, args, results)
+    except Failure as e:
+        print("ERROR: %s" % e)
+        results.append(False)
+    failed = results.count(False)
+    print("golden: %d passed, %d failed (%.1f s)" % (len(results) - failed, failed, time.time() - t0))
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
