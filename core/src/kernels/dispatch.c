@@ -6,6 +6,10 @@ const trl_kernel_ops *trl_kernels_best(trl_encoding e) {
     const trl_kernel_ops *k = trl_kernels_simd128(e);
     if (k) return k;
 #endif
+#ifdef TRL_HAVE_X86_KERNELS
+    const trl_kernel_ops *x = trl_kernels_avx2(e);
+    if (x) return x;
+#endif
     return trl_kernels_ref(e);
 }
 

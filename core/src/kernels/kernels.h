@@ -56,6 +56,11 @@ const trl_kernel_ops *trl_kernels_best(trl_encoding e);
 #ifdef __wasm_simd128__
 const trl_kernel_ops *trl_kernels_simd128(trl_encoding e);
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRL_HAVE_X86_KERNELS 1
+/* NULL when the CPU lacks AVX2/F16C. */
+const trl_kernel_ops *trl_kernels_avx2(trl_encoding e);
+#endif
 
 /* y = W x for all tokens and rows, with the best kernels. */
 void trl_matmul(const trl_weight *w, const float *x, int ntok, float *y, int ldy);
