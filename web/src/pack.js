@@ -1,0 +1,263 @@
+// Model packs (docs/FORMAT.md): read and check manifest.json, pick a variant,
+// stream its chunks into the wasm heap, verify them, and describe the tensors
+// for the core. Every error names the file and the field it is about.
+import { TrilliumError, packError } from './errors.js';
+import { openPack, sha256Hex } from './platform/index.js';
+
+const MANIFEST = 'manifest.json';
+const FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const SHA_RE = /^[0-9a-f]{64}$/;
+const MAX_CHUNK = 0xffffffc0; // the wasm32 heap cannot hold more in one region
+
+/** Open a pack location (directory path or http(s) URL in Node, URL in browsers, or a custom source object). */
+export function packSource(source) {
+  if (source && typeof source === 'object' && typeof source.readText === 'function' &&
+      typeof source.readInto === 'function') {
+    return source;
+  }
+  return openPack(source);
+}
+
+const isInt = (v) => Number.isSafeInteger(v);
+
+/**
+ * Parse and check a manifest.
+ * @param {string} text the manifest.json text
+ * @param {object} k what the core knows: {formatVersion, encodings: {name: id}, tokenizerKinds: {name: id},
+ *   encodingBytes(id, rows, cols) -> number}
+ * @param {string} [where] how to name the manifest in messages (its path or URL)
+ */
+export function parseManifest(text, k, where = MANIFEST) {
+  const bad = (field, what) => packError(where, field, what);
+  let m;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw bad(null, `not valid JSON (${e.message})`);
+  }
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw bad(null, 'expected a JSON object');
+  if (m.format !== 'trillium-pack') {
+    throw bad('format', `expected "trillium-pack", got ${JSON.stringify(m.format)} (is this a Trillium model pack?)`);
+  }
+  if (!isInt(m.version) || m.version < 1) throw bad('version', `expected a positive integer, got ${JSON.stringify(m.version)}`);
+  if (m.version !== k.formatVersion) {
+    const what = m.version > k.formatVersion
+      ? `this pack needs format version ${m.version}; this trillium reads version ${k.formatVersion} (upgrade trillium)`
+      : `this pack is format version ${m.version}; this trillium reads version ${k.formatVersion} (re-run trillium-convert)`;
+    throw packError(where, 'version', what, 'UNSUPPORTED_VERSION');
+  }
+  if (!m.config || typeof m.config !== 'object' || Array.isArray(m.config)) throw bad('config', 'expected an object');
+
+  // chunks
+  if (!Array.isArray(m.chunks) || m.chunks.length === 0) throw bad('chunks', 'expected a non-empty array');
+  const files = new Set();
+  const chunks = m.chunks.map((c, i) => {
+    const f = `chunks[${i}]`;
+    if (!c || typeof c !== 'object') throw bad(f, 'expected an object');
+    if (typeof c.file !== 'string' || !FILE_RE.test(c.file) || c.file.includes('..')) {
+      throw bad(`${f}.file`, `${JSON.stringify(c.file)} is not a plain file name`);
+    }
+    if (files.has(c.file)) throw bad(`${f}.file`, `${c.file} is listed twice`);
+    files.add(c.file);
+    if (!isInt(c.bytes) || c.bytes < 0) throw bad(`${f}.bytes`, `expected a non-negative integer, got ${JSON.stringify(c.bytes)}`);
+    if (c.bytes > MAX_CHUNK) throw bad(`${f}.bytes`, `${c.bytes} bytes does not fit in a 32-bit WebAssembly heap`);
+    if (typeof c.sha256 !== 'string' || !SHA_RE.test(c.sha256)) throw bad(`${f}.sha256`, 'expected 64 lowercase hex digits');
+    const tier = c.tier === undefined ? 0 : c.tier;
+    if (!isInt(tier) || tier < 0) throw bad(`${f}.tier`, `expected a non-negative integer, got ${JSON.stringify(c.tier)}`);
+    return { file: c.file, bytes: c.bytes, sha256: c.sha256, tier };
+  });
+
+  // Checks a (chunk, offset, bytes) placement shared by tensors and the tokenizer.
+  const placed = (f, o) => {
+    if (!isInt(o.chunk) || o.chunk < 0 || o.chunk >= chunks.length) {
+      throw bad(`${f}.chunk`, `expected a chunk index below ${chunks.length}, got ${JSON.stringify(o.chunk)}`);
+    }
+    if (!isInt(o.offset) || o.offset < 0) throw bad(`${f}.offset`, `expected a non-negative integer, got ${JSON.stringify(o.offset)}`);
+    if (o.offset % 64 !== 0) throw bad(`${f}.offset`, `${o.offset} is not a multiple of 64`);
+    if (!isInt(o.bytes) || o.bytes < 0) throw bad(`${f}.bytes`, `expected a non-negative integer, got ${JSON.stringify(o.bytes)}`);
+    const size = chunks[o.chunk].bytes;
+    if (o.offset + o.bytes > size) {
+      throw bad(`${f}.bytes`, `offset ${o.offset} + ${o.bytes} bytes runs past the end of ${chunks[o.chunk].file} (${size} bytes)`);
+    }
+  };
+
+  // tensors
+  if (!Array.isArray(m.tensors) || m.tensors.length === 0) throw bad('tensors', 'expected a non-empty array');
+  const names = new Set();
+  const tensors = m.tensors.map((t, i) => {
+    const f = `tensors[${i}]`;
+    if (!t || typeof t !== 'object') throw bad(f, 'expected an object');
+    if (typeof t.name !== 'string' || t.name === '' || t.name.includes('\0')) throw bad(`${f}.name`, 'expected a non-empty string');
+    if (names.has(t.name)) throw bad(`${f}.name`, `${t.name} is listed twice`);
+    names.add(t.name);
+    const ff = `${f} (${t.name})`;
+    if (typeof t.encoding !== 'string' || !Object.hasOwn(k.encodings, t.encoding)) {
+      throw bad(`${ff}.encoding`, `unknown encoding ${JSON.stringify(t.encoding)} (known: ${Object.keys(k.encodings).join(', ')}; a newer pack needs a newer trillium)`);
+    }
+    const enc = k.encodings[t.encoding];
+    if (!Array.isArray(t.shape) || t.shape.length < 1 || t.shape.length > 2 || !t.shape.every((d) => isInt(d) && d > 0)) {
+      throw bad(`${ff}.shape`, `expected [rows, cols] or [n] of positive integers, got ${JSON.stringify(t.shape)}`);
+    }
+    placed(ff, t);
+    const rows = t.shape.length === 2 ? t.shape[0] : 1;
+    const cols = t.shape.length === 2 ? t.shape[1] : t.shape[0];
+    const want = k.encodingBytes(enc, rows, cols);
+    if (want === 0 || t.bytes !== want) {
+      throw bad(`${ff}.bytes`, `${t.bytes} bytes, but a ${JSON.stringify(t.shape)} ${t.encoding} tensor takes ${want || 'an impossible number of'} bytes`);
+    }
+    return { name: t.name, encoding: t.encoding, encodingId: enc, shape: t.shape.slice(), chunk: t.chunk, offset: t.offset, bytes: t.bytes };
+  });
+
+  // tokenizer
+  const tk = m.tokenizer;
+  if (!tk || typeof tk !== 'object' || Array.isArray(tk)) throw bad('tokenizer', 'expected an object');
+  if (typeof tk.kind !== 'string' || !Object.hasOwn(k.tokenizerKinds, tk.kind)) {
+    throw bad('tokenizer.kind', `unknown tokenizer kind ${JSON.stringify(tk.kind)} (known: ${Object.keys(k.tokenizerKinds).join(', ')})`);
+  }
+  placed('tokenizer', tk);
+  if (tk.bytes === 0) throw bad('tokenizer.bytes', 'the tokenizer blob is empty');
+  for (const key of ['bos_id', 'eos_id']) {
+    if (tk[key] !== undefined && tk[key] !== null && !isInt(tk[key])) throw bad(`tokenizer.${key}`, 'expected an integer or null');
+  }
+  if (tk.chat_template !== undefined && tk.chat_template !== null && typeof tk.chat_template !== 'string') {
+    throw bad('tokenizer.chat_template', 'expected a string or null');
+  }
+  const tokenizer = {
+    kind: tk.kind,
+    chunk: tk.chunk,
+    offset: tk.offset,
+    bytes: tk.bytes,
+    bosId: tk.bos_id ?? null,
+    eosId: tk.eos_id ?? null,
+    chatTemplate: tk.chat_template ?? null,
+  };
+
+  // variants (version 1: one, "base", tier 0; a pack without the list is treated as that)
+  const tiers = new Set(chunks.map((c) => c.tier));
+  let variants;
+  if (m.variants === undefined) {
+    variants = [{ id: 'base', tiers: [...tiers].sort((a, b) => a - b), downloadBytes: null, residentBytes: null, contextBytes: {} }];
+  } else {
+    if (!Array.isArray(m.variants) || m.variants.length === 0) throw bad('variants', 'expected a non-empty array');
+    const ids = new Set();
+    variants = m.variants.map((v, i) => {
+      const f = `variants[${i}]`;
+      if (!v || typeof v !== 'object') throw bad(f, 'expected an object');
+      if (typeof v.id !== 'string' || v.id === '') throw bad(`${f}.id`, 'expected a non-empty string');
+      if (ids.has(v.id)) throw bad(`${f}.id`, `${v.id} is listed twice`);
+      ids.add(v.id);
+      if (!Array.isArray(v.tiers) || v.tiers.length === 0) throw bad(`${f}.tiers`, 'expected a non-empty array');
+      v.tiers.forEach((t, j) => {
+        if (!isInt(t) || !tiers.has(t)) throw bad(`${f}.tiers[${j}]`, `no chunk has tier ${JSON.stringify(t)}`);
+      });
+      const download = chunks.filter((c) => v.tiers.includes(c.tier)).reduce((s, c) => s + c.bytes, 0);
+      if (v.download_bytes !== undefined && v.download_bytes !== download) {
+        throw bad(`${f}.download_bytes`, `${v.download_bytes}, but the chunks of tiers [${v.tiers}] add up to ${download}`);
+      }
+      for (const key of ['resident_bytes']) {
+        if (v[key] !== undefined && (!isInt(v[key]) || v[key] < 0)) throw bad(`${f}.${key}`, 'expected a non-negative integer');
+      }
+      const cb = v.context_bytes ?? {};
+      if (typeof cb !== 'object' || Array.isArray(cb)) throw bad(`${f}.context_bytes`, 'expected an object');
+      return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb } };
+    });
+  }
+  for (const v of variants) {
+    if (v.downloadBytes === null) v.downloadBytes = chunks.filter((c) => v.tiers.includes(c.tier)).reduce((s, c) => s + c.bytes, 0);
+  }
+
+  return {
+    format: m.format,
+    version: m.version,
+    name: typeof m.name === 'string' ? m.name : null,
+    source: typeof m.source === 'string' ? m.source : null,
+    config: m.config,
+    tokenizer,
+    tensors,
+    chunks,
+    variants,
+  };
+}
+
+/** What parseManifest needs from a Binding. */
+export function coreKnowledge(binding) {
+  return {
+    formatVersion: binding.constants.pack_format_version,
+    encodings: binding.encodingIds,
+    tokenizerKinds: binding.constants.tokenizer_kinds,
+    encodingBytes: (id, rows, cols) => binding.encodingBytes(id, rows, cols),
+  };
+}
+
+/** Read and check manifest.json of a pack source. @returns {Promise<{text: string, manifest: object, where: string}>} */
+export async function readManifest(binding, src) {
+  const where = src.describe(MANIFEST);
+  const text = await src.readText(MANIFEST);
+  return { text, where, manifest: parseManifest(text, coreKnowledge(binding), where) };
+}
+
+/** The variant to load: the one asked for, else "base", else the first listed. */
+export function pickVariant(manifest, id, where = MANIFEST) {
+  if (id !== undefined && id !== null) {
+    const v = manifest.variants.find((x) => x.id === id);
+    if (!v) {
+      throw packError(where, 'variants', `no variant ${JSON.stringify(id)} (available: ${manifest.variants.map((x) => x.id).join(', ')})`);
+    }
+    return v;
+  }
+  return manifest.variants.find((x) => x.id === 'base') ?? manifest.variants[0];
+}
+
+/**
+ * Copy the chunks a variant needs into the wasm heap, verifying each one's
+ * size and sha256 before it is used. A download whose hash is wrong is
+ * fetched once more, bypassing caches, before giving up.
+ * @returns {Promise<Map<number, number>>} chunk index -> heap pointer (64-aligned)
+ */
+export async function loadChunks(binding, src, manifest, variant, { onProgress, signal, where = MANIFEST } = {}) {
+  const wanted = manifest.chunks.map((c, i) => ({ ...c, index: i })).filter((c) => variant.tiers.includes(c.tier));
+  const total = wanted.reduce((s, c) => s + c.bytes, 0);
+  const ptrs = new Map();
+  let loaded = 0;
+  const progress = (file) => onProgress?.({ loaded, total, file, chunksDone: ptrs.size, chunks: wanted.length });
+  try {
+    progress(null);
+    for (const c of wanted) {
+      signal?.throwIfAborted?.();
+      const field = `chunks[${c.index}]`;
+      const ptr = binding.mallocAligned(c.bytes, `${c.file} (${field})`);
+      ptrs.set(c.index, ptr);
+      const isRemote = !(typeof src.dir === 'string');
+      for (let attempt = 0; ; attempt++) {
+        const start = loaded;
+        await src.readInto(
+          c.file,
+          c.bytes,
+          (off, n) => binding.u8.subarray(ptr + off, ptr + off + n),
+          (n) => {
+            loaded += n;
+            progress(c.file);
+          },
+          { reload: attempt > 0, field: `${field}.bytes` },
+        );
+        const got = await sha256Hex(binding.u8.subarray(ptr, ptr + c.bytes));
+        if (got === c.sha256) break;
+        if (isRemote && attempt === 0) {
+          loaded = start; // fetch again, uncached: a proxy or cache may have served stale bytes
+          continue;
+        }
+        throw new TrilliumError(
+          'SHA_MISMATCH',
+          `${src.describe(c.file)}: sha256 is ${got} but ${where} ${field}.sha256 says ${c.sha256}` +
+            ' (a corrupted or modified chunk: re-run trillium-convert or re-download the pack)',
+          { file: c.file, field: `${field}.sha256` },
+        );
+      }
+      progress(c.file);
+    }
+  } catch (e) {
+    for (const p of ptrs.values()) binding.free(p);
+    throw e;
+  }
+  return ptrs;
+}

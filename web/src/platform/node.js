@@ -1,0 +1,134 @@
+// Node side of the platform layer, installed by src/node.js. Packs come from
+// a local directory or an http(s) URL; chunk files are read straight into the
+// wasm heap, never into an intermediate Buffer.
+import { createHash, randomFillSync } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TrilliumError } from '../errors.js';
+import { HttpSource } from './http.js';
+
+export const isNode = true;
+
+/** Bytes of the wasm module at a file location, or null to let the caller fetch it. */
+export async function readWasm(location) {
+  let path = null;
+  if (location instanceof URL) {
+    if (location.protocol !== 'file:') return null;
+    path = fileURLToPath(location);
+  } else if (typeof location === 'string') {
+    if (/^https?:\/\//i.test(location)) return null;
+    path = location.startsWith('file:') ? fileURLToPath(location) : location;
+  } else return null;
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new TrilliumError(
+      'WASM',
+      `cannot read the WebAssembly module ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}` +
+        ' (build it with `make wasm` and copy it to web/dist/trillium.wasm, or pass {wasm: path})',
+      { file: path, cause: e },
+    );
+  }
+}
+
+class DirSource {
+  constructor(dir) {
+    this.dir = resolve(dir);
+    this.label = this.dir;
+  }
+
+  describe(file) {
+    return join(this.dir, file);
+  }
+
+  async readText(file) {
+    const p = this.describe(file);
+    try {
+      return await readFile(p, 'utf8');
+    } catch (e) {
+      throw fsError(p, file, e);
+    }
+  }
+
+  async readInto(file, expected, view, onBytes, { field = 'bytes' } = {}) {
+    const p = this.describe(file);
+    let fh;
+    try {
+      fh = await open(p, 'r');
+    } catch (e) {
+      throw fsError(p, file, e);
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size !== expected) {
+        throw new TrilliumError(
+          'SIZE_MISMATCH',
+          `${p}: size is ${size} bytes but manifest.json ${field} says ${expected}` +
+            ' (a truncated or replaced chunk: re-run trillium-convert)',
+          { file, field },
+        );
+      }
+      // Read in slices so progress is reported and a fresh heap view is taken
+      // per slice; the bytes land in the heap directly.
+      const SLICE = 8 << 20;
+      let pos = 0;
+      while (pos < expected) {
+        const n = Math.min(SLICE, expected - pos);
+        const { bytesRead } = await fh.read(view(pos, n), 0, n, pos);
+        if (bytesRead === 0) {
+          throw new TrilliumError('SIZE_MISMATCH', `${p}: file ended after ${pos} of ${expected} bytes`, {
+            file,
+            field,
+          });
+        }
+        pos += bytesRead;
+        onBytes(bytesRead);
+      }
+    } catch (e) {
+      if (e instanceof TrilliumError) throw e;
+      throw fsError(p, file, e);
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+function fsError(path, file, e) {
+  if (e.code === 'ENOENT') return new TrilliumError('MISSING_FILE', `${path}: no such file`, { file, cause: e });
+  if (e.code === 'EISDIR') return new TrilliumError('IO', `${path}: is a directory`, { file, cause: e });
+  return new TrilliumError('IO', `${path}: ${e.message}`, { file, cause: e });
+}
+
+/** A pack location: a directory path, a file: URL, or an http(s) URL. */
+export function openPack(source) {
+  if (source instanceof URL) {
+    if (source.protocol === 'file:') return new DirSource(fileURLToPath(source));
+    if (source.protocol === 'http:' || source.protocol === 'https:') return new HttpSource(source);
+    throw new TrilliumError('BAD_ARGUMENT', `unsupported pack URL scheme ${source.protocol}`);
+  }
+  if (typeof source !== 'string' || source === '') {
+    throw new TrilliumError('BAD_ARGUMENT', 'pack source must be a directory path or an http(s) URL');
+  }
+  if (/^https?:\/\//i.test(source)) return new HttpSource(new URL(source));
+  if (source.startsWith('file:')) return new DirSource(fileURLToPath(source));
+  return new DirSource(source);
+}
+
+export async function sha256Hex(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function randomSeed() {
+  const a = new Uint32Array(2);
+  randomFillSync(a);
+  return [a[0], a[1]];
+}
+
+// setImmediate lets timers and I/O (an AbortController fired from a timer, a
+// SIGINT handler) run between tokens without the 1 ms floor of setTimeout.
+export function yieldToEventLoop() {
+  return new Promise((r) => setImmediate(r));
+}
+
+export const defaultWasmLocation = () => new URL('../../dist/trillium.wasm', import.meta.url);
