@@ -106,11 +106,14 @@ static void test_kernels(void) {
                 float *x = malloc(sizeof(float) * ntok * cols);
                 float *y1 = malloc(sizeof(float) * ntok * rows), *y2 = malloc(sizeof(float) * ntok * rows);
                 for (int i = 0; i < ntok * cols; i++) x[i] = frand();
-                trl_kernels_ref(e)->matmul(&w, x, ntok, y1, rows, 0, rows);
-                trl_kernels_best(e)->matmul(&w, x, ntok, y2, rows, 0, rows);
+                trl_act act;
+                trl_kernels_ref(&w)->prepare(&w, x, ntok, NULL, &act);
+                trl_kernels_ref(&w)->matmul(&w, &act, y1, rows, 0, rows);
+                trl_kernels_best(&w)->prepare(&w, x, ntok, NULL, &act);
+                trl_kernels_best(&w)->matmul(&w, &act, y2, rows, 0, rows);
                 int diff = memcmp(y1, y2, sizeof(float) * ntok * rows);
                 CHECK(!diff, "%s kernel %s != ref at %dx%d ntok %d", trl_encoding_name(e),
-                      trl_kernels_best(e)->name, rows, cols, ntok);
+                      trl_kernels_best(&w)->name, rows, cols, ntok);
                 /* the reference agrees with a plain double dot of the dequantized row */
                 double worst = 0;
                 for (int t = 0; t < ntok; t++)
@@ -126,7 +129,7 @@ static void test_kernels(void) {
                 CHECK(worst < 1e-5, "%s ref dot error %g at %dx%d", trl_encoding_name(e), worst, rows, cols);
                 /* decoding a row with the best kernel == reference decode */
                 float *d1 = malloc(sizeof(float) * cols);
-                trl_kernels_best(e)->decode(&w, rows - 1, 0, cols, d1);
+                trl_kernels_best(&w)->decode(&w, rows - 1, 0, cols, d1);
                 CHECK(!memcmp(d1, deq + (size_t)(rows - 1) * cols, sizeof(float) * cols), "decode %s",
                       trl_encoding_name(e));
                 free(d1);
@@ -408,7 +411,8 @@ static void test_sampler(void) {
 }
 
 int main(void) {
-    printf("kernels: %s\n", trl_kernels_best(TRL_ENC_F32)->name);
+    trl_weight probe = {TRL_ENC_F32, 1, 8, 32, (const uint8_t *)"", {0}, 0, 0, 0};
+    printf("kernels: %s\n", trl_kernels_best(&probe)->name);
     test_formats();
     test_expf();
     test_kernels();

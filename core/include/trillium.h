@@ -78,18 +78,59 @@ typedef enum trl_encoding {
     TRL_ENC_Q8_0 = 2, /* blocks of 32: f16 scale d, 32 x int8 q; w = d*q; 8.5 bits per weight.
                          A row whose length is not a multiple of 32 ends in a
                          zero-padded block. */
-    /* reserved for the next format versions: ternary, BCQ, low-rank */
+    TRL_ENC_T2 = 3,   /* ternary, 2 bits per weight (compute layout) + f32 scales (format v2) */
+    TRL_ENC_T1 = 4,   /* ternary, 1.6 bits per weight, 5 trits per byte (download layout) + f32 scales */
+    TRL_ENC_BCQ = 5,  /* binary-coded: k bit planes in {-1,+1} + f16 scale per (row, group, plane) */
     TRL_ENC_COUNT
 } trl_encoding;
 
+/* Where the scales of a ternary matrix apply (docs/FORMAT.md, "Ternary"). */
+typedef enum trl_scale_axis {
+    TRL_SCALE_TENSOR = 0,     /* one scale */
+    TRL_SCALE_ROW = 1,        /* one per row */
+    TRL_SCALE_ROW_BLOCKS = 2, /* scale_blocks equal blocks of rows (column-parallel shards) */
+    TRL_SCALE_COL_BLOCKS = 3  /* scale_blocks equal blocks of columns (row-parallel shards) */
+} trl_scale_axis;
+
+/* Parameters of the encodings that have them; all zero for f32, f16, q8_0. */
+typedef struct trl_enc_params {
+    int32_t bits;         /* bcq: bit planes k, 1..4 */
+    int32_t group;        /* bcq: columns per scale group, 32..256, a multiple of 32 */
+    int32_t pow2;         /* bcq: 1 if every scale is a power of two */
+    int32_t scale_axis;   /* t2/t1: a trl_scale_axis */
+    int32_t scale_blocks; /* t2/t1 with *_BLOCKS: number of blocks, 1..64 */
+} trl_enc_params;
+
 const char *trl_encoding_name(trl_encoding e);           /* "f32", "f16", "q8_0" */
 int trl_encoding_from_name(const char *name, size_t len); /* -1 if unknown */
-/* Bytes one row of `cols` weights takes; 0 on overflow or bad arguments. */
+/* Bytes one row of `cols` weights takes (for t2/t1 the codes only, for bcq
+ * with the default parameters k=2, g=128); 0 on overflow or bad arguments. */
 size_t trl_encoding_row_bytes(trl_encoding e, uint64_t cols);
-/* Bytes of a (rows, cols) matrix; 0 on overflow or bad arguments. */
+/* Bytes of a (rows, cols) matrix of an encoding without parameters (f32, f16,
+ * q8_0); 0 on overflow or bad arguments. */
 size_t trl_encoding_bytes(trl_encoding e, uint64_t rows, uint64_t cols);
+/* Bytes of a (rows, cols) matrix with its parameters (p may be NULL for the
+ * encodings that have none): codes, scales and all. 0 if the parameters are
+ * invalid for the shape (see trl_enc_params_check) or on overflow. */
+size_t trl_tensor_bytes(trl_encoding e, const trl_enc_params *p, uint64_t rows, uint64_t cols);
+/* Check parameters against an encoding and shape; the message names the field. */
+trl_status trl_enc_params_check(trl_encoding e, const trl_enc_params *p, uint64_t rows, uint64_t cols,
+                                trl_error *err);
 /* Bits per weight, for reporting (q8_0: 8.5). */
 double trl_encoding_bits_per_weight(trl_encoding e);
+
+/* Packing helpers for the quantized encodings (the converter and the tests use
+ * them; the layouts are in docs/FORMAT.md). `trits` holds T in {-1, 0, +1},
+ * row-major (rows, cols); dst has rows * trl_encoding_row_bytes(e, cols) bytes
+ * (codes only: the scales are written by the caller after them). */
+trl_status trl_ternary_pack(trl_encoding e, const int8_t *trits, uint64_t rows, uint64_t cols, void *dst);
+/* The inverse: codes (t2 or t1) back to trits. */
+trl_status trl_ternary_unpack(trl_encoding e, const void *src, uint64_t rows, uint64_t cols, int8_t *trits);
+/* One bcq row: signs[i * cols + c] in {-1, +1} for plane i < p->bits, scales
+ * [(group, plane)] as floats (rounded to f16 here); dst has
+ * trl_tensor_bytes(TRL_ENC_BCQ, p, 1, cols) bytes. */
+trl_status trl_bcq_pack_row(const trl_enc_params *p, const int8_t *signs, const float *scales, uint64_t cols,
+                            void *dst);
 
 /* IEEE half <-> float, round-to-nearest-even, the same on every platform. */
 uint16_t trl_f32_to_f16(float f);
@@ -168,7 +209,8 @@ typedef struct trl_tensor {
     int32_t n_dims;
     int64_t shape[TRL_MAX_DIMS];
     const void *data; /* caller-owned, must outlive the model */
-    size_t bytes;     /* must equal trl_encoding_bytes(...) */
+    size_t bytes;     /* must equal trl_tensor_bytes(encoding, &params, rows, cols) */
+    trl_enc_params params; /* zero for f32, f16, q8_0 */
 } trl_tensor;
 
 typedef struct trl_model trl_model;
@@ -182,6 +224,8 @@ void trl_model_free(trl_model *m);
 const trl_config *trl_model_config(const trl_model *m);
 /* Sum of the bound tensors' bytes. */
 size_t trl_model_weight_bytes(const trl_model *m);
+/* The most rank slices (blk.N.X.lr_v.S) any factorised layer has; 0 if none. */
+int32_t trl_model_max_rank_slices(const trl_model *m);
 
 /* ---------------------------------------------------------------- context */
 
@@ -216,6 +260,11 @@ int32_t trl_ctx_n_past(const trl_ctx *c);
 int32_t trl_ctx_n_ctx(const trl_ctx *c);
 /* Forget everything after the first `n` tokens (n = 0 clears the cache). */
 trl_status trl_ctx_truncate(trl_ctx *c, int32_t n);
+/* Use the first `n` rank slices of every factorised layer (fewer where a
+ * layer has fewer); n < 0 means all. Takes effect at the next token, copies
+ * nothing: a smaller variant is a prefix of a larger one. */
+trl_status trl_ctx_set_rank_slices(trl_ctx *c, int32_t n);
+int32_t trl_ctx_rank_slices(const trl_ctx *c);
 
 /* ---------------------------------------------------------------- sampler */
 

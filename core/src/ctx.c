@@ -26,12 +26,16 @@ struct trl_ctx {
     float *hb2;       /* (n_batch, hidden) */
     float *scores;    /* (n_ctx) */
     float *logits;    /* (vocab) of the last token */
+    float *lr_t;      /* (n_batch, TRL_MAX_SLICE_RANK) V x of a rank slice */
+    void *act;        /* kernel activation scratch, trl_act_bytes_bound(max cols, n_batch) bytes */
+    int32_t rank_slices; /* active rank slices; INT32_MAX = all */
     char err[256];
     int has_logits;
 };
 
 /* The arena plan: every region's size in floats, in order. Returns total bytes or 0 on overflow. */
-typedef struct plan { uint64_t k, v, rope, x, xn, xb, q, att, hb, hb2, scores, logits; } plan;
+typedef struct plan { uint64_t k, v, rope, x, xn, xb, q, att, hb, hb2, scores, logits, lr_t, act; } plan;
+#define PLAN_N 14
 
 static uint64_t align_up(uint64_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -48,9 +52,13 @@ static size_t make_plan(const trl_config *c, int64_t n_ctx, int64_t nb, plan *p)
     p->hb = p->hb2 = nb * (uint64_t)c->hidden_dim;
     p->scores = (uint64_t)n_ctx;
     p->logits = (uint64_t)c->vocab_size;
+    p->lr_t = nb * TRL_MAX_SLICE_RANK;
+    uint64_t maxc = D > qd ? D : qd;
+    if ((uint64_t)c->hidden_dim > maxc) maxc = (uint64_t)c->hidden_dim;
+    p->act = (trl_act_bytes_bound((int32_t)maxc, (int)(nb < TRL_KMAX_TOKENS ? nb : TRL_KMAX_TOKENS)) + 3) / 4;
     const uint64_t *f = &p->k;
     uint64_t total = align_up(sizeof(struct trl_ctx));
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < PLAN_N; i++) {
         if (f[i] > (UINT64_MAX / 8) / 4) return 0;
         total += align_up(f[i] * 4);
         if (total > (uint64_t)SIZE_MAX - ALIGN) return 0;
@@ -98,13 +106,16 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     x->n_ctx = n_ctx;
     x->n_batch = nb;
     char *cur = mem + align_up(sizeof(struct trl_ctx));
-    float **dst[12] = {&x->k_cache, &x->v_cache, &x->rope, &x->x, &x->xn, &x->xb,
-                       &x->q, &x->att, &x->hb, &x->hb2, &x->scores, &x->logits};
+    float *act;
+    float **dst[PLAN_N] = {&x->k_cache, &x->v_cache, &x->rope, &x->x, &x->xn, &x->xb, &x->q,
+                           &x->att, &x->hb, &x->hb2, &x->scores, &x->logits, &x->lr_t, &act};
     const uint64_t *f = &pl.k;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < PLAN_N; i++) {
         *dst[i] = (float *)cur;
         cur += align_up(f[i] * 4);
     }
+    x->act = act;
+    x->rank_slices = INT32_MAX;
     /* RoPE table in double precision, rounded once: identical on every platform. */
     int half = c->head_dim / 2;
     for (int32_t pos = 0; pos < n_ctx; pos++)
@@ -136,7 +147,48 @@ trl_status trl_ctx_truncate(trl_ctx *c, int32_t n) {
     return TRL_OK;
 }
 
+trl_status trl_ctx_set_rank_slices(trl_ctx *c, int32_t n) {
+    if (!c) return TRL_ERR_INVALID_ARG;
+    c->rank_slices = n < 0 ? INT32_MAX : n;
+    return TRL_OK;
+}
+
+int32_t trl_ctx_rank_slices(const trl_ctx *c) {
+    if (!c) return 0;
+    int32_t m = c->m->max_slices;
+    return c->rank_slices < m ? c->rank_slices : m;
+}
+
 /* ------------------------------------------------------------ forward pass */
+
+/* y (nt, ldy) = W x for one linear layer: its base weight (if any) plus its
+ * active rank slices, y += U_s^T^T (V_s x), accumulated slice by slice and,
+ * within a slice, rank component by component. */
+static void linear(trl_ctx *c, const trl_weight *w, const trl_lowrank *lr, const float *x, int nt, float *y,
+                   int ldy) {
+    const int rows = w->rows ? w->rows : (lr->n_slices ? lr->u[0].cols : 0);
+    if (w->rows) trl_matmul(w, x, nt, y, ldy, c->act);
+    else
+        for (int t = 0; t < nt; t++) memset(y + (size_t)t * ldy, 0, sizeof(float) * (size_t)rows);
+    const int ns = lr->n_slices < c->rank_slices ? lr->n_slices : c->rank_slices;
+    float ubuf[TRL_KCHUNK];
+    for (int s = 0; s < ns; s++) {
+        const trl_weight *v = &lr->v[s], *u = &lr->u[s];
+        const int r = v->rows;
+        trl_matmul(v, x, nt, c->lr_t, r, c->act);
+        const trl_kernel_ops *uk = trl_kernels_best(u);
+        for (int k = 0; k < r; k++)
+            for (int o0 = 0; o0 < rows; o0 += TRL_KCHUNK) {
+                const int n = rows - o0 < TRL_KCHUNK ? rows - o0 : TRL_KCHUNK;
+                uk->decode(u, k, o0, n, ubuf);
+                for (int t = 0; t < nt; t++) {
+                    const float tk = c->lr_t[(size_t)t * r + k];
+                    float *yt = y + (size_t)t * ldy + o0;
+                    for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
+                }
+            }
+    }
+}
 
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
@@ -172,7 +224,7 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
     const int qd = nh * hd, kvd = nkv * hd, H = c->hidden_dim, V = c->vocab_size;
     const int pos0 = x->n_past, group = nh / nkv;
     const float scale = 1.0f / sqrtf((float)hd);
-    const trl_kernel_ops *ek = trl_kernels_best(m->tok_embd.enc);
+    const trl_kernel_ops *ek = trl_kernels_best(&m->tok_embd);
 
     for (int t = 0; t < nt; t++) ek->decode(&m->tok_embd, tokens[t], 0, D, x->x + (size_t)t * D);
 
@@ -183,9 +235,9 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
         /* attention */
         for (int t = 0; t < nt; t++)
             rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_ATTN_NORM], D, c->norm_eps);
-        trl_matmul(&L->w[TRL_LT_ATTN_Q], x->xn, nt, x->q, qd);
-        trl_matmul(&L->w[TRL_LT_ATTN_K], x->xn, nt, kc + (size_t)pos0 * kvd, kvd);
-        trl_matmul(&L->w[TRL_LT_ATTN_V], x->xn, nt, vc + (size_t)pos0 * kvd, kvd);
+        linear(x, &L->w[TRL_LT_ATTN_Q], &L->lr[TRL_LT_ATTN_Q], x->xn, nt, x->q, qd);
+        linear(x, &L->w[TRL_LT_ATTN_K], &L->lr[TRL_LT_ATTN_K], x->xn, nt, kc + (size_t)pos0 * kvd, kvd);
+        linear(x, &L->w[TRL_LT_ATTN_V], &L->lr[TRL_LT_ATTN_V], x->xn, nt, vc + (size_t)pos0 * kvd, kvd);
         for (int t = 0; t < nt; t++) {
             const float *cs = x->rope + (size_t)(pos0 + t) * hd;
             rope(x->q + (size_t)t * qd, nh, hd, cs, c->rope_style);
@@ -228,14 +280,14 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
                         c->norm_eps);
             ao = x->xn;
         }
-        trl_matmul(&L->w[TRL_LT_ATTN_OUTPUT], ao, nt, x->xb, D);
+        linear(x, &L->w[TRL_LT_ATTN_OUTPUT], &L->lr[TRL_LT_ATTN_OUTPUT], ao, nt, x->xb, D);
         add(x->x, x->xb, (size_t)nt * D);
 
         /* MLP */
         for (int t = 0; t < nt; t++)
             rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_FFN_NORM], D, c->norm_eps);
-        trl_matmul(&L->w[TRL_LT_FFN_GATE], x->xn, nt, x->hb, H);
-        trl_matmul(&L->w[TRL_LT_FFN_UP], x->xn, nt, x->hb2, H);
+        linear(x, &L->w[TRL_LT_FFN_GATE], &L->lr[TRL_LT_FFN_GATE], x->xn, nt, x->hb, H);
+        linear(x, &L->w[TRL_LT_FFN_UP], &L->lr[TRL_LT_FFN_UP], x->xn, nt, x->hb2, H);
         const size_t nh_all = (size_t)nt * H;
         if (c->mlp == TRL_MLP_SWIGLU) {
             for (size_t i = 0; i < nh_all; i++) {
@@ -254,7 +306,7 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
                 rmsnorm(x->xn + (size_t)t * H, x->hb + (size_t)t * H, L->norm[TRL_LT_FFN_SUB_NORM], H, c->norm_eps);
             mo = x->xn;
         }
-        trl_matmul(&L->w[TRL_LT_FFN_DOWN], mo, nt, x->xb, D);
+        linear(x, &L->w[TRL_LT_FFN_DOWN], &L->lr[TRL_LT_FFN_DOWN], mo, nt, x->xb, D);
         add(x->x, x->xb, (size_t)nt * D);
     }
 
@@ -263,10 +315,10 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
     for (int t = first; t < nt; t++)
         rmsnorm(x->xn + (size_t)(t - first) * D, x->x + (size_t)t * D, m->output_norm, D, c->norm_eps);
     if (all_logits) {
-        trl_matmul(&m->output, x->xn, nt, all_logits, V);
+        trl_matmul(&m->output, x->xn, nt, all_logits, V, x->act);
         memcpy(x->logits, all_logits + (size_t)(nt - 1) * V, (size_t)V * 4);
     } else {
-        trl_matmul(&m->output, x->xn, 1, x->logits, V);
+        trl_matmul(&m->output, x->xn, 1, x->logits, V, x->act);
     }
     x->n_past += nt;
     x->has_logits = 1;

@@ -12,6 +12,14 @@
 #define TRL_Q8_0_BLOCK 32
 #define TRL_Q8_0_BLOCK_BYTES 34
 
+#define TRL_T2_BLOCK 128      /* columns per t2 block */
+#define TRL_T2_BLOCK_BYTES 32 /* 4 codes per byte */
+
+/* Bytes of one bcq row with these parameters; 0 if invalid. */
+size_t trl_bcq_row_bytes(const trl_enc_params *p, uint64_t cols);
+/* Number of f32 scales of a ternary matrix; -1 if the axis is invalid. */
+int64_t trl_ternary_n_scales(const trl_enc_params *p, uint64_t rows);
+
 typedef struct trl_block_q8_0 {
     uint16_t d;                  /* f16 scale */
     int8_t qs[TRL_Q8_0_BLOCK];   /* quants */

@@ -1,22 +1,118 @@
-/* dispatch.c - pick the fastest kernels this build has, per encoding. */
+/* dispatch.c - pick the kernels for a weight: the fastest this build and CPU
+ * have, else the scalar reference. */
+#include <math.h>
+#include <string.h>
+
+#include "../internal.h"
 #include "kernels.h"
 
-const trl_kernel_ops *trl_kernels_best(trl_encoding e) {
-#ifdef __wasm_simd128__
-    const trl_kernel_ops *k = trl_kernels_simd128(e);
-    if (k) return k;
-#endif
-#ifdef TRL_HAVE_X86_KERNELS
-    const trl_kernel_ops *x = trl_kernels_avx2(e);
-    if (x) return x;
-#endif
-    return trl_kernels_ref(e);
+const trl_kernel_ops *trl_kernels_ref(const trl_weight *w) {
+    switch (w->enc) {
+    case TRL_ENC_F32:
+    case TRL_ENC_F16:
+    case TRL_ENC_Q8_0: return trl_dense_ref(w);
+    case TRL_ENC_T2: return trl_ternary_ref(w);
+    case TRL_ENC_BCQ: return trl_bcq_ref(w);
+    default: return NULL; /* t1 is expanded to t2 before any kernel sees it */
+    }
 }
 
-void trl_matmul(const trl_weight *w, const float *x, int ntok, float *y, int ldy) {
-    const trl_kernel_ops *k = trl_kernels_best(w->enc);
+#ifdef __wasm_simd128__
+const trl_kernel_ops *trl_kernels_simd128(const trl_weight *w) {
+    switch (w->enc) {
+    case TRL_ENC_F32:
+    case TRL_ENC_F16:
+    case TRL_ENC_Q8_0: return trl_dense_simd128(w);
+    case TRL_ENC_T2: return trl_ternary_simd128(w);
+    case TRL_ENC_BCQ: return trl_bcq_simd128(w);
+    default: return NULL;
+    }
+}
+#endif
+
+#ifdef TRL_HAVE_X86_KERNELS
+const trl_kernel_ops *trl_kernels_avx2(const trl_weight *w) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return NULL;
+    switch (w->enc) {
+    case TRL_ENC_F32:
+    case TRL_ENC_F16:
+    case TRL_ENC_Q8_0: return trl_dense_avx2(w);
+    case TRL_ENC_T2: return trl_ternary_avx2(w);
+    case TRL_ENC_BCQ: return trl_bcq_avx2(w);
+    default: return NULL;
+    }
+}
+#endif
+
+const trl_kernel_ops *trl_kernels_best(const trl_weight *w) {
+    const trl_kernel_ops *k = NULL;
+#ifdef __wasm_simd128__
+    k = trl_kernels_simd128(w);
+#endif
+#ifdef TRL_HAVE_X86_KERNELS
+    if (!k) k = trl_kernels_avx2(w);
+#endif
+    return k ? k : trl_kernels_ref(w);
+}
+
+void trl_matmul(const trl_weight *w, const float *x, int ntok, float *y, int ldy, void *scratch) {
+    const trl_kernel_ops *k = trl_kernels_best(w);
     for (int t0 = 0; t0 < ntok; t0 += TRL_KMAX_TOKENS) {
         int nt = ntok - t0 < TRL_KMAX_TOKENS ? ntok - t0 : TRL_KMAX_TOKENS;
-        k->matmul(w, x + (size_t)t0 * w->cols, nt, y + (size_t)t0 * ldy, ldy, 0, w->rows);
+        trl_act act;
+        k->prepare(w, x + (size_t)t0 * w->cols, nt, scratch, &act);
+        k->matmul(w, &act, y + (size_t)t0 * ldy, ldy, 0, w->rows);
     }
+}
+
+/* ------------------------------------------------------------ shared prepare helpers */
+
+float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t *q) {
+    float amax = 0.0f;
+    for (int32_t i = 0; i < cols; i++) {
+        float a = x[i] < 0 ? -x[i] : x[i];
+        if (a > amax) amax = a;
+    }
+    if (amax == 0.0f) {
+        memset(q, 0, (size_t)cols_pad);
+        return 0.0f;
+    }
+    const float f = 127.0f / amax;
+    for (int32_t i = 0; i < cols; i++) {
+        float v = roundf(x[i] * f);
+        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : (int)v);
+    }
+    memset(q + cols, 0, (size_t)(cols_pad - cols));
+    return amax / 127.0f;
+}
+
+/* Float-activation kernels need no scratch, unless the model quantizes its
+ * activations (BitNet's act_quant int8) and this weight is dense: then the
+ * kernel reads the int8-rounded values q * a/127 as floats. */
+size_t trl_act_bytes_none(const trl_weight *w, int ntok) {
+    return w->act_int8 ? (size_t)ntok * (size_t)w->cols * sizeof(float) : 0;
+}
+
+void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
+    memset(act, 0, sizeof *act);
+    act->ntok = ntok;
+    act->cols = w->cols;
+    act->x = x;
+    if (!w->act_int8) return;
+    float *o = scratch;
+    for (int t = 0; t < ntok; t++) {
+        const float *xt = x + (size_t)t * w->cols;
+        float *ot = o + (size_t)t * w->cols;
+        float amax = 0.0f;
+        for (int32_t i = 0; i < w->cols; i++) {
+            float a = xt[i] < 0 ? -xt[i] : xt[i];
+            if (a > amax) amax = a;
+        }
+        const float f = amax > 0.0f ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        for (int32_t i = 0; i < w->cols; i++) {
+            float v = roundf(xt[i] * f);
+            ot[i] = (v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v) * d;
+        }
+    }
+    act->x = o;
 }

@@ -30,7 +30,9 @@ static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) 
     }
 }
 
-static void matmul_ref(const trl_weight *w, const float *x, int ntok, float *y, int ldy, int r0, int r1) {
+static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    const float *x = act->x;
+    const int ntok = act->ntok;
     float wbuf[TRL_KCHUNK];
     float acc[TRL_KMAX_TOKENS][8];
     const int cols = w->cols;
@@ -56,10 +58,10 @@ static void matmul_ref(const trl_weight *w, const float *x, int ntok, float *y, 
     }
 }
 
-static const trl_kernel_ops ref_ops = {"ref", matmul_ref, decode_ref};
+static const trl_kernel_ops ref_ops = {"ref", trl_act_bytes_none, trl_prepare_float, matmul_ref, decode_ref};
 
-const trl_kernel_ops *trl_kernels_ref(trl_encoding e) {
-    switch (e) {
+const trl_kernel_ops *trl_dense_ref(const trl_weight *w) {
+    switch (w->enc) {
     case TRL_ENC_F32:
     case TRL_ENC_F16:
     case TRL_ENC_Q8_0: return &ref_ops;

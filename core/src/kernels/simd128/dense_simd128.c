@@ -63,7 +63,9 @@ static void decode_simd(const trl_weight *w, int row, int c0, int n, float *out)
     }
 }
 
-static void matmul_simd(const trl_weight *w, const float *x, int ntok, float *y, int ldy, int r0, int r1) {
+static void matmul_simd(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    const float *x = act->x;
+    const int ntok = act->ntok;
     float wbuf[TRL_KCHUNK] __attribute__((aligned(16)));
     float xpad[8] __attribute__((aligned(16)));
     v128_t acc_a[TRL_KMAX_TOKENS], acc_b[TRL_KMAX_TOKENS];
@@ -99,10 +101,10 @@ static void matmul_simd(const trl_weight *w, const float *x, int ntok, float *y,
     }
 }
 
-static const trl_kernel_ops simd_ops = {"simd128", matmul_simd, decode_simd};
+static const trl_kernel_ops simd_ops = {"simd128", trl_act_bytes_none, trl_prepare_float, matmul_simd, decode_simd};
 
-const trl_kernel_ops *trl_kernels_simd128(trl_encoding e) {
-    switch (e) {
+const trl_kernel_ops *trl_dense_simd128(const trl_weight *w) {
+    switch (w->enc) {
     case TRL_ENC_F32:
     case TRL_ENC_F16:
     case TRL_ENC_Q8_0: return &simd_ops;

@@ -50,7 +50,9 @@ TARGET static void decode_avx2(const trl_weight *w, int row, int c0, int n, floa
     }
 }
 
-TARGET static void matmul_avx2(const trl_weight *w, const float *x, int ntok, float *y, int ldy, int r0, int r1) {
+TARGET static void matmul_avx2(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    const float *x = act->x;
+    const int ntok = act->ntok;
     float wbuf[TRL_KCHUNK] __attribute__((aligned(32)));
     float xpad[8] __attribute__((aligned(32)));
     __m256 acc[TRL_KMAX_TOKENS];
@@ -98,11 +100,10 @@ TARGET static void matmul_avx2(const trl_weight *w, const float *x, int ntok, fl
     }
 }
 
-static const trl_kernel_ops avx2_ops = {"avx2", matmul_avx2, decode_avx2};
+static const trl_kernel_ops avx2_ops = {"avx2", trl_act_bytes_none, trl_prepare_float, matmul_avx2, decode_avx2};
 
-const trl_kernel_ops *trl_kernels_avx2(trl_encoding e) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return NULL;
-    switch (e) {
+const trl_kernel_ops *trl_dense_avx2(const trl_weight *w) {
+    switch (w->enc) {
     case TRL_ENC_F32:
     case TRL_ENC_F16:
     case TRL_ENC_Q8_0: return &avx2_ops;
