@@ -324,6 +324,124 @@ static void test_forward(trl_encoding e, int tied, int sub_norms, trl_mlp mlp) {
     toy_free(&m);
 }
 
+/* ------------------------------------------------------------ low-rank */
+
+/* Replace every attn_q and ffn_up of a toy model by rank slices and compare the
+ * logits with a model whose dense weights are the products of the active slices. */
+static void test_lowrank(trl_encoding slice_enc) {
+    toy base;
+    toy_make(&base, TRL_ENC_F32, 1, 0, TRL_MLP_SWIGLU);
+    const trl_config c = base.cfg;
+    enum { NS = 3, R = 4 };
+    const int lin[2] = {1 /* blk.N.attn_q */, 7 /* blk.N.ffn_up */};
+    /* slices: V_s (R, in), U_s^T (R, out), as toy tensors */
+    toy lr = base; /* shares the dense buffers; slices appended below */
+    lr.n = 0;
+    for (int i = 0; i < base.n; i++) {
+        const char *nm = base.t[i].name;
+        int skip = strstr(nm, "attn_q.weight") || strstr(nm, "ffn_up.weight");
+        if (!skip) lr.t[lr.n] = base.t[i], snprintf(lr.names[lr.n], 48, "%s", nm), lr.t[lr.n].name = lr.names[lr.n],
+                   lr.bufs[lr.n] = NULL, lr.n++;
+    }
+    float *vf[2][2][NS], *uf[2][2][NS];
+    char nm[48];
+    for (int l = 0; l < c.n_layers; l++)
+        for (int k = 0; k < 2; k++) {
+            int out = lin[k] == 1 ? c.n_heads * c.head_dim : c.hidden_dim, in = c.dim;
+            for (int s2 = 0; s2 < NS; s2++) {
+                float scale = 0.5f / (float)(s2 + 1); /* decreasing importance */
+                snprintf(nm, sizeof nm, "blk.%d.%s.lr_v.%d", l, k ? "ffn_up" : "attn_q", s2);
+                toy_add(&lr, nm, slice_enc, R, in, scale, 0);
+                vf[l][k][s2] = malloc(sizeof(float) * R * in);
+                for (int r = 0; r < R; r++)
+                    trl_decode_row(slice_enc, (const uint8_t *)lr.t[lr.n - 1].data + r * trl_encoding_row_bytes(slice_enc, in),
+                                   in, vf[l][k][s2] + r * in);
+                snprintf(nm, sizeof nm, "blk.%d.%s.lr_u.%d", l, k ? "ffn_up" : "attn_q", s2);
+                toy_add(&lr, nm, slice_enc, R, out, 0.5f, 0);
+                uf[l][k][s2] = malloc(sizeof(float) * R * out);
+                for (int r = 0; r < R; r++)
+                    trl_decode_row(slice_enc, (const uint8_t *)lr.t[lr.n - 1].data + r * trl_encoding_row_bytes(slice_enc, out),
+                                   out, uf[l][k][s2] + r * out);
+            }
+        }
+    trl_error err;
+    trl_model *mlr;
+    CHECK(trl_model_create(&c, lr.t, lr.n, &mlr, &err) == TRL_OK, "low-rank model binds: %s", err.msg);
+    CHECK(trl_model_max_rank_slices(mlr) == NS, "max slices");
+    const int V = c.vocab_size;
+    int32_t toks[6] = {3, 9, 27, 31, 2, 44};
+    for (int active = 1; active <= NS; active++) {
+        /* dense equivalent: W = sum_{s<active} U_s V_s, in double, stored f32 */
+        toy dn = base;
+        dn.n = 0;
+        float *dense_bufs[2][2];
+        for (int i = 0; i < base.n; i++) {
+            dn.t[dn.n] = base.t[i];
+            dn.names[dn.n][0] = 0;
+            int l = -1, k = -1;
+            if (sscanf(base.t[i].name, "blk.%d.", &l) == 1) {
+                if (strstr(base.t[i].name, "attn_q.weight")) k = 0;
+                if (strstr(base.t[i].name, "ffn_up.weight")) k = 1;
+            }
+            if (k >= 0) {
+                int out = k == 0 ? c.n_heads * c.head_dim : c.hidden_dim, in = c.dim;
+                float *w = malloc(sizeof(float) * out * in);
+                for (int o = 0; o < out; o++)
+                    for (int j = 0; j < in; j++) {
+                        double acc = 0;
+                        for (int s2 = 0; s2 < active; s2++)
+                            for (int r = 0; r < R; r++)
+                                acc += (double)uf[l][k][s2][r * out + o] * vf[l][k][s2][r * in + j];
+                        w[o * in + j] = (float)acc;
+                    }
+                dense_bufs[l][k] = w;
+                dn.t[dn.n].data = w;
+                dn.t[dn.n].encoding = TRL_ENC_F32;
+                dn.t[dn.n].bytes = sizeof(float) * out * in;
+            }
+            dn.n++;
+        }
+        trl_model *md;
+        CHECK(trl_model_create(&c, dn.t, dn.n, &md, &err) == TRL_OK, "dense equivalent binds: %s", err.msg);
+        trl_ctx_params p = trl_ctx_default_params();
+        p.n_ctx = 16;
+        trl_ctx *a, *b;
+        trl_ctx_create(mlr, &p, &a, &err);
+        trl_ctx_create(md, &p, &b, &err);
+        /* start at full rank, then lower it: the setting must take effect without rebuilding */
+        trl_ctx_set_rank_slices(a, NS);
+        trl_ctx_prefill(a, toks, 3, NULL);
+        trl_ctx_truncate(a, 0);
+        trl_ctx_set_rank_slices(a, active);
+        CHECK(trl_ctx_rank_slices(a) == active, "rank slices set");
+        CHECK(trl_ctx_prefill(a, toks, 6, NULL) == TRL_OK, "low-rank prefill: %s", trl_ctx_last_error(a));
+        trl_ctx_prefill(b, toks, 6, NULL);
+        double worst = 0, mag = 0;
+        for (int i = 0; i < V; i++) {
+            worst = fmax(worst, fabs((double)trl_ctx_logits(a)[i] - trl_ctx_logits(b)[i]));
+            mag = fmax(mag, fabs((double)trl_ctx_logits(b)[i]));
+        }
+        CHECK(worst / mag < 1e-5, "%s slices, %d active: low-rank vs dense product rel err %g",
+              trl_encoding_name(slice_enc), active, worst / mag);
+        trl_ctx_free(a), trl_ctx_free(b);
+        trl_model_free(md);
+        for (int l = 0; l < c.n_layers; l++) free(dense_bufs[l][0]), free(dense_bufs[l][1]);
+    }
+    /* a slice without its partner is refused, naming it */
+    lr.n--;
+    trl_model *broken = NULL;
+    CHECK(trl_model_create(&c, lr.t, lr.n, &broken, &err) == TRL_ERR_BAD_TENSOR && !broken &&
+              strstr(err.msg, "lr_u"),
+          "missing lr_u slice: %s", err.msg);
+    lr.n++;
+    trl_model_free(mlr);
+    for (int i = 0; i < lr.n; i++) free(lr.bufs[i]);
+    for (int l = 0; l < c.n_layers; l++)
+        for (int k = 0; k < 2; k++)
+            for (int s2 = 0; s2 < NS; s2++) free(vf[l][k][s2]), free(uf[l][k][s2]);
+    toy_free(&base);
+}
+
 /* ------------------------------------------------------------ sampler */
 
 static void test_sampler(void) {
@@ -422,6 +540,8 @@ int main(void) {
     test_forward(TRL_ENC_F16, 0, 0, TRL_MLP_SWIGLU);
     test_forward(TRL_ENC_Q8_0, 0, 1, TRL_MLP_RELU2);
     test_sampler();
+    test_lowrank(TRL_ENC_F32);
+    test_lowrank(TRL_ENC_Q8_0);
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }
