@@ -8,9 +8,10 @@
 
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "threads.h"
 #include "trillium.h"
 
-static int failures = 0, checks = 0;
+static int failures = 0, checks = 0, threaded_runs = 0;
 #define CHECK(cond, ...)                                                                                               \
     do {                                                                                                               \
         checks++;                                                                                                      \
@@ -300,6 +301,22 @@ static void test_forward(trl_encoding e, int tied, int sub_norms, trl_mlp mlp) {
         if (memcmp(trl_ctx_logits(b), all + (size_t)i * V, sizeof(float) * V)) mismatch++;
     }
     CHECK(mismatch == 0, "%d positions differ between batched prefill and single decode", mismatch);
+    /* any thread count gives the same bits (work is split by rows and heads only) */
+    if (trl_threads_available()) {
+        for (int nth = 2; nth <= 3; nth++) {
+            trl_ctx_params pt = p;
+            pt.n_threads = nth;
+            trl_ctx *c3;
+            CHECK(trl_ctx_create(model, &pt, &c3, &err) == TRL_OK, "ctx with %d threads: %s", nth, err.msg);
+            float *all3 = malloc(sizeof(float) * N * V);
+            CHECK(trl_ctx_prefill(c3, toks, N, all3) == TRL_OK, "threaded prefill");
+            CHECK(!memcmp(all, all3, sizeof(float) * N * V), "%d threads differ from one thread", nth);
+            CHECK(trl_ctx_decode(c3, 5) == TRL_OK && trl_ctx_decode(c3, 6) == TRL_OK, "threaded decode");
+            free(all3);
+            trl_ctx_free(c3);
+        }
+        threaded_runs++;
+    }
     CHECK(!memcmp(trl_ctx_logits(a), all + (size_t)(N - 1) * V, sizeof(float) * V), "last logits");
     /* causality: changing a later token leaves earlier logits alone; truncate + redo reproduces */
     CHECK(trl_ctx_truncate(b, 6) == TRL_OK, "truncate");
@@ -542,6 +559,8 @@ int main(void) {
     test_sampler();
     test_lowrank(TRL_ENC_F32);
     test_lowrank(TRL_ENC_Q8_0);
+    printf("threads: %s (%d forward tests compared across thread counts)\n",
+           trl_threads_available() ? "yes" : "no (single-thread build)", threaded_runs);
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

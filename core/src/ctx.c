@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "threads.h"
 
 #define ALIGN 64
 
@@ -29,17 +30,19 @@ struct trl_ctx {
     float *lr_t;      /* (n_batch, TRL_MAX_SLICE_RANK) V x of a rank slice */
     void *act;        /* kernel activation scratch, trl_act_bytes_bound(max cols, n_batch) bytes */
     int32_t rank_slices; /* active rank slices; INT32_MAX = all */
+    trl_pool *pool;   /* n_threads workers (in the arena) */
+    int32_t n_threads;
     char err[256];
     int has_logits;
 };
 
 /* The arena plan: every region's size in floats, in order. Returns total bytes or 0 on overflow. */
-typedef struct plan { uint64_t k, v, rope, x, xn, xb, q, att, hb, hb2, scores, logits, lr_t, act; } plan;
-#define PLAN_N 14
+typedef struct plan { uint64_t k, v, rope, x, xn, xb, q, att, hb, hb2, scores, logits, lr_t, act, pool; } plan;
+#define PLAN_N 15
 
 static uint64_t align_up(uint64_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-static size_t make_plan(const trl_config *c, int64_t n_ctx, int64_t nb, plan *p) {
+static size_t make_plan(const trl_config *c, int64_t n_ctx, int64_t nb, int nth, plan *p) {
     uint64_t qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
     uint64_t D = (uint64_t)c->dim;
     p->k = p->v = (uint64_t)c->n_layers * (uint64_t)n_ctx * kvd; /* each factor < 2^24: < 2^72? check below */
@@ -50,12 +53,13 @@ static size_t make_plan(const trl_config *c, int64_t n_ctx, int64_t nb, plan *p)
     if ((uint64_t)c->hidden_dim > D && (uint64_t)c->hidden_dim > qd) p->xn = nb * (uint64_t)c->hidden_dim;
     p->q = p->att = nb * qd;
     p->hb = p->hb2 = nb * (uint64_t)c->hidden_dim;
-    p->scores = (uint64_t)n_ctx;
+    p->scores = (uint64_t)n_ctx * (uint64_t)nth; /* one row per thread */
     p->logits = (uint64_t)c->vocab_size;
     p->lr_t = nb * TRL_MAX_SLICE_RANK;
     uint64_t maxc = D > qd ? D : qd;
     if ((uint64_t)c->hidden_dim > maxc) maxc = (uint64_t)c->hidden_dim;
     p->act = (trl_act_bytes_bound((int32_t)maxc, (int)(nb < TRL_KMAX_TOKENS ? nb : TRL_KMAX_TOKENS)) + 3) / 4;
+    p->pool = (trl_pool_bytes(nth) + 3) / 4;
     const uint64_t *f = &p->k;
     uint64_t total = align_up(sizeof(struct trl_ctx));
     for (int i = 0; i < PLAN_N; i++) {
@@ -71,18 +75,20 @@ trl_ctx_params trl_ctx_default_params(void) {
     return p;
 }
 
-static void resolve(const trl_config *c, const trl_ctx_params *p, int32_t *n_ctx, int32_t *nb) {
+static void resolve(const trl_config *c, const trl_ctx_params *p, int32_t *n_ctx, int32_t *nb, int *nth) {
     *n_ctx = p->n_ctx > 0 ? p->n_ctx : c->max_seq_len;
     *nb = p->n_batch > 0 ? p->n_batch : 64;
     if (*nb > *n_ctx) *nb = *n_ctx;
+    *nth = p->n_threads > 1 ? p->n_threads : 1;
 }
 
 size_t trl_ctx_memory_bytes(const trl_config *cfg, const trl_ctx_params *p) {
     if (!cfg || !p || trl_config_validate(cfg, NULL) || p->n_ctx < 0 || p->n_batch < 0) return 0;
     int32_t n_ctx, nb;
-    resolve(cfg, p, &n_ctx, &nb);
+    int nth;
+    resolve(cfg, p, &n_ctx, &nb, &nth);
     plan pl;
-    return make_plan(cfg, n_ctx, nb, &pl);
+    return make_plan(cfg, n_ctx, nb, nth, &pl);
 }
 
 trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx **out, trl_error *err) {
@@ -91,12 +97,16 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     const trl_config *c = &m->cfg;
     if (p->n_ctx < 0) return trl_set_error(err, TRL_ERR_INVALID_ARG, "ctx.n_ctx: %d is negative", p->n_ctx);
     if (p->n_batch < 0) return trl_set_error(err, TRL_ERR_INVALID_ARG, "ctx.n_batch: %d is negative", p->n_batch);
-    if (p->n_threads > 1)
-        return trl_set_error(err, TRL_ERR_UNSUPPORTED, "ctx.n_threads: %d (this build runs one thread)", p->n_threads);
+    if (p->n_threads < 0 || p->n_threads > TRL_MAX_THREADS)
+        return trl_set_error(err, TRL_ERR_INVALID_ARG, "ctx.n_threads: %d is not 0..%d", p->n_threads, TRL_MAX_THREADS);
+    if (p->n_threads > 1 && !trl_threads_available())
+        return trl_set_error(err, TRL_ERR_UNSUPPORTED,
+                             "ctx.n_threads: %d, but this build runs one thread (use the pthreads build)", p->n_threads);
     int32_t n_ctx, nb;
-    resolve(c, p, &n_ctx, &nb);
+    int nth;
+    resolve(c, p, &n_ctx, &nb, &nth);
     plan pl;
-    size_t bytes = make_plan(c, n_ctx, nb, &pl);
+    size_t bytes = make_plan(c, n_ctx, nb, nth, &pl);
     if (!bytes) return trl_set_error(err, TRL_ERR_NO_MEMORY, "ctx: size overflows for n_ctx %d", n_ctx);
     char *mem = malloc(bytes);
     if (!mem) return trl_set_error(err, TRL_ERR_NO_MEMORY, "ctx: cannot allocate %zu bytes for n_ctx %d", bytes, n_ctx);
@@ -106,9 +116,9 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     x->n_ctx = n_ctx;
     x->n_batch = nb;
     char *cur = mem + align_up(sizeof(struct trl_ctx));
-    float *act;
+    float *act, *pool;
     float **dst[PLAN_N] = {&x->k_cache, &x->v_cache, &x->rope, &x->x, &x->xn, &x->xb, &x->q,
-                           &x->att, &x->hb, &x->hb2, &x->scores, &x->logits, &x->lr_t, &act};
+                           &x->att, &x->hb, &x->hb2, &x->scores, &x->logits, &x->lr_t, &act, &pool};
     const uint64_t *f = &pl.k;
     for (int i = 0; i < PLAN_N; i++) {
         *dst[i] = (float *)cur;
@@ -116,6 +126,12 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     }
     x->act = act;
     x->rank_slices = INT32_MAX;
+    x->n_threads = nth;
+    x->pool = trl_pool_init(pool, nth);
+    if (!x->pool) {
+        free(mem);
+        return trl_set_error(err, TRL_ERR_NO_MEMORY, "ctx.n_threads: could not start %d threads", nth);
+    }
     /* RoPE table in double precision, rounded once: identical on every platform. */
     int half = c->head_dim / 2;
     for (int32_t pos = 0; pos < n_ctx; pos++)
@@ -129,7 +145,11 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     return TRL_OK;
 }
 
-void trl_ctx_free(trl_ctx *c) { free(c); }
+void trl_ctx_free(trl_ctx *c) {
+    if (!c) return;
+    trl_pool_destroy(c->pool);
+    free(c);
+}
 
 const char *trl_ctx_last_error(const trl_ctx *c) { return c ? c->err : "NULL context"; }
 const float *trl_ctx_logits(const trl_ctx *c) { return c && c->has_logits ? c->logits : NULL; }
@@ -161,32 +181,78 @@ int32_t trl_ctx_rank_slices(const trl_ctx *c) {
 
 /* ------------------------------------------------------------ forward pass */
 
+/* A matmul split over threads by output rows (blocks of 8 rows): every row is
+ * computed exactly as with one thread, so results do not depend on the count. */
+typedef struct mm_task {
+    const trl_kernel_ops *k;
+    const trl_weight *w;
+    const trl_act *act;
+    float *y;
+    int ldy;
+} mm_task;
+
+static void mm_run(void *arg, int ith, int nth) {
+    const mm_task *t = arg;
+    const int blocks = (t->w->rows + 7) / 8;
+    const int b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+    const int r0 = b0 * 8, r1 = b1 * 8 < t->w->rows ? b1 * 8 : t->w->rows;
+    if (r0 < r1) t->k->matmul(t->w, t->act, t->y, t->ldy, r0, r1);
+}
+
+static void matmul_mt(trl_ctx *c, const trl_weight *w, const float *x, int nt, float *y, int ldy) {
+    const trl_kernel_ops *k = trl_kernels_best(w);
+    for (int t0 = 0; t0 < nt; t0 += TRL_KMAX_TOKENS) {
+        const int n = nt - t0 < TRL_KMAX_TOKENS ? nt - t0 : TRL_KMAX_TOKENS;
+        trl_act act;
+        k->prepare(w, x + (size_t)t0 * w->cols, n, c->act, &act);
+        mm_task task = {k, w, &act, y + (size_t)t0 * ldy, ldy};
+        trl_pool_run(c->pool, mm_run, &task);
+    }
+}
+
+/* y += U_s (V_s x) for one rank slice, split over threads by output columns
+ * (each element still sums its rank components in order). */
+typedef struct lr_task {
+    const trl_weight *u;
+    const float *t; /* (nt, r) */
+    float *y;
+    int nt, ldy;
+} lr_task;
+
+static void lr_run(void *arg, int ith, int nth) {
+    const lr_task *a = arg;
+    const trl_weight *u = a->u;
+    const int r = u->rows, out = u->cols;
+    const int chunks = (out + TRL_KCHUNK - 1) / TRL_KCHUNK;
+    const trl_kernel_ops *uk = trl_kernels_best(u);
+    float ubuf[TRL_KCHUNK];
+    for (int ch = chunks * ith / nth; ch < chunks * (ith + 1) / nth; ch++) {
+        const int o0 = ch * TRL_KCHUNK, n = out - o0 < TRL_KCHUNK ? out - o0 : TRL_KCHUNK;
+        for (int k = 0; k < r; k++) {
+            uk->decode(u, k, o0, n, ubuf);
+            for (int t = 0; t < a->nt; t++) {
+                const float tk = a->t[(size_t)t * r + k];
+                float *yt = a->y + (size_t)t * a->ldy + o0;
+                for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
+            }
+        }
+    }
+}
+
 /* y (nt, ldy) = W x for one linear layer: its base weight (if any) plus its
- * active rank slices, y += U_s^T^T (V_s x), accumulated slice by slice and,
- * within a slice, rank component by component. */
+ * active rank slices. */
 static void linear(trl_ctx *c, const trl_weight *w, const trl_lowrank *lr, const float *x, int nt, float *y,
                    int ldy) {
     const int rows = w->rows ? w->rows : (lr->n_slices ? lr->u[0].cols : 0);
-    if (w->rows) trl_matmul(w, x, nt, y, ldy, c->act);
+    if (w->rows) matmul_mt(c, w, x, nt, y, ldy);
     else
         for (int t = 0; t < nt; t++) memset(y + (size_t)t * ldy, 0, sizeof(float) * (size_t)rows);
     const int ns = lr->n_slices < c->rank_slices ? lr->n_slices : c->rank_slices;
-    float ubuf[TRL_KCHUNK];
     for (int s = 0; s < ns; s++) {
-        const trl_weight *v = &lr->v[s], *u = &lr->u[s];
-        const int r = v->rows;
-        trl_matmul(v, x, nt, c->lr_t, r, c->act);
-        const trl_kernel_ops *uk = trl_kernels_best(u);
-        for (int k = 0; k < r; k++)
-            for (int o0 = 0; o0 < rows; o0 += TRL_KCHUNK) {
-                const int n = rows - o0 < TRL_KCHUNK ? rows - o0 : TRL_KCHUNK;
-                uk->decode(u, k, o0, n, ubuf);
-                for (int t = 0; t < nt; t++) {
-                    const float tk = c->lr_t[(size_t)t * r + k];
-                    float *yt = y + (size_t)t * ldy + o0;
-                    for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
-                }
-            }
+        const trl_weight *v = &lr->v[s];
+        matmul_mt(c, v, x, nt, c->lr_t, v->rows);
+        lr_task task = {&lr->u[s], c->lr_t, y, nt, ldy};
+        trl_pool_run(c->pool, lr_run, &task);
     }
 }
 
@@ -216,13 +282,57 @@ static void add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* Causal attention for every (token, head) pair, split over threads by pairs;
+ * each thread has its own row of scores. */
+typedef struct att_task {
+    trl_ctx *x;
+    const float *kc, *vc;
+    int nt, pos0;
+    float scale;
+} att_task;
+
+static void att_run(void *arg, int ith, int nth) {
+    const att_task *a = arg;
+    trl_ctx *x = a->x;
+    const trl_config *c = &x->m->cfg;
+    const int hd = c->head_dim, nh = c->n_heads, kvd = c->n_kv_heads * hd, qd = nh * hd;
+    const int group = nh / c->n_kv_heads, pairs = a->nt * nh;
+    float *sc = x->scores + (size_t)ith * x->n_ctx;
+    for (int pi = pairs * ith / nth; pi < pairs * (ith + 1) / nth; pi++) {
+        const int t = pi / nh, h = pi % nh, p = a->pos0 + t, kvh = h / group;
+        const float *qh = x->q + (size_t)t * qd + (size_t)h * hd;
+        float mx = -INFINITY;
+        for (int j = 0; j <= p; j++) {
+            const float *kj = a->kc + (size_t)j * kvd + (size_t)kvh * hd;
+            float s = 0.0f;
+            for (int i = 0; i < hd; i++) s += qh[i] * kj[i];
+            s *= a->scale;
+            sc[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j <= p; j++) {
+            sc[j] = trl_expf(sc[j] - mx);
+            sum += sc[j];
+        }
+        const float inv = 1.0f / sum;
+        float *o = x->att + (size_t)t * qd + (size_t)h * hd;
+        for (int i = 0; i < hd; i++) o[i] = 0.0f;
+        for (int j = 0; j <= p; j++) {
+            const float *vj = a->vc + (size_t)j * kvd + (size_t)kvh * hd;
+            const float w = sc[j] * inv;
+            for (int i = 0; i < hd; i++) o[i] += w * vj[i];
+        }
+    }
+}
+
 /* Run tokens [0, nt) at positions n_past.. through the model. */
 static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float *all_logits) {
     const trl_model *m = x->m;
     const trl_config *c = &m->cfg;
     const int D = c->dim, hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
     const int qd = nh * hd, kvd = nkv * hd, H = c->hidden_dim, V = c->vocab_size;
-    const int pos0 = x->n_past, group = nh / nkv;
+    const int pos0 = x->n_past;
     const float scale = 1.0f / sqrtf((float)hd);
     const trl_kernel_ops *ek = trl_kernels_best(&m->tok_embd);
 
@@ -243,36 +353,8 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
             rope(x->q + (size_t)t * qd, nh, hd, cs, c->rope_style);
             rope(kc + (size_t)(pos0 + t) * kvd, nkv, hd, cs, c->rope_style);
         }
-        for (int t = 0; t < nt; t++) {
-            const int p = pos0 + t;
-            for (int h = 0; h < nh; h++) {
-                const float *qh = x->q + (size_t)t * qd + (size_t)h * hd;
-                const int kvh = h / group;
-                float *sc = x->scores;
-                float mx = -INFINITY;
-                for (int j = 0; j <= p; j++) {
-                    const float *kj = kc + (size_t)j * kvd + (size_t)kvh * hd;
-                    float s = 0.0f;
-                    for (int i = 0; i < hd; i++) s += qh[i] * kj[i];
-                    s *= scale;
-                    sc[j] = s;
-                    if (s > mx) mx = s;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j <= p; j++) {
-                    sc[j] = trl_expf(sc[j] - mx);
-                    sum += sc[j];
-                }
-                float inv = 1.0f / sum;
-                float *o = x->att + (size_t)t * qd + (size_t)h * hd;
-                for (int i = 0; i < hd; i++) o[i] = 0.0f;
-                for (int j = 0; j <= p; j++) {
-                    const float *vj = vc + (size_t)j * kvd + (size_t)kvh * hd;
-                    const float a = sc[j] * inv;
-                    for (int i = 0; i < hd; i++) o[i] += a * vj[i];
-                }
-            }
-        }
+        att_task at = {x, kc, vc, nt, pos0, scale};
+        trl_pool_run(x->pool, att_run, &at);
         const float *ao = x->att;
         if (c->sub_norms) {
             for (int t = 0; t < nt; t++)
@@ -315,10 +397,10 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
     for (int t = first; t < nt; t++)
         rmsnorm(x->xn + (size_t)(t - first) * D, x->x + (size_t)t * D, m->output_norm, D, c->norm_eps);
     if (all_logits) {
-        trl_matmul(&m->output, x->xn, nt, all_logits, V, x->act);
+        matmul_mt(x, &m->output, x->xn, nt, all_logits, V);
         memcpy(x->logits, all_logits + (size_t)(nt - 1) * V, (size_t)V * 4);
     } else {
-        trl_matmul(&m->output, x->xn, 1, x->logits, V, x->act);
+        matmul_mt(x, &m->output, x->xn, 1, x->logits, V);
     }
     x->n_past += nt;
     x->has_logits = 1;

@@ -200,7 +200,7 @@ trl_status trl_model_create(const trl_config *cfg, const trl_tensor *tensors, si
         return trl_set_error(err, TRL_ERR_NO_MEMORY, "model: cannot allocate %zu bytes", bytes);
     }
     m->cfg = *cfg;
-    m->layers = (trl_layer *)(m + 1);
+    m->layers = (trl_layer *)(void *)((char *)m + sizeof *m);
     trl_weight *slice_mem = (trl_weight *)(m->layers + nl);
     for (size_t l = 0; l < nl; l++)
         for (int lt = 0; lt < TRL_LT_COUNT; lt++) {
@@ -245,10 +245,11 @@ trl_status trl_model_create(const trl_config *cfg, const trl_tensor *tensors, si
             }
             layer_shape(cfg, pn.lt, &rows, &cols);
             if (pn.kind == NAME_WEIGHT) {
-                if (L->seen[pn.lt]) { s = trl_set_error(err, TRL_ERR_BAD_TENSOR, "tensor %s: bound twice", t->name); goto fail; }
+                int *seen = L->seen + pn.lt;
+                if (*seen) { s = trl_set_error(err, TRL_ERR_BAD_TENSOR, "tensor %s: bound twice", t->name); goto fail; }
                 s = cols ? bind_matrix(t, rows, cols, &L->w[pn.lt], err) : bind_vector(t, rows, &L->norm[pn.lt], err);
                 if (s) goto fail;
-                L->seen[pn.lt] = 1;
+                *seen = 1;
             } else {
                 trl_lowrank *lr = &L->lr[pn.lt];
                 trl_weight *w = pn.kind == NAME_LR_V ? &lr->v[pn.slice] : &lr->u[pn.slice];
