@@ -1,0 +1,427 @@
+/* pack.c - the native pack loader (docs/FORMAT.md, version 1).
+ *
+ * The whole manifest is checked before a chunk is read; each chunk is read
+ * into a 64-byte aligned buffer and its sha256 verified before any tensor
+ * points into it. Messages name the file and the field:
+ *   "mypack/manifest.json: tensors[3].bytes: 100 does not match shape [8, 16] in q8_0 (expected 136)" */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "sha256.h"
+#include "trlc_internal.h"
+
+#define ALIGN 64
+
+/* Parsed manifest entries, before any chunk is read. */
+typedef struct chunk_ent {
+    uint64_t bytes;
+    char sha[65];
+} chunk_ent;
+
+typedef struct ctx {
+    const char *mpath; /* "dir/manifest.json" for messages */
+    tj_doc *d;
+    char *err;
+    size_t errlen;
+} ctx;
+
+#define FAIL(c, ...) trlc_fail((c)->err, (c)->errlen, __VA_ARGS__)
+
+static int get_u64(ctx *c, int obj, const char *key, const char *where, uint64_t *out) {
+    int t = tj_obj_get(c->d, obj, key);
+    int64_t v;
+    if (t < 0) return FAIL(c, "%s: %s.%s: missing", c->mpath, where, key);
+    if (tj_get_i64(c->d, t, &v) || v < 0)
+        return FAIL(c, "%s: %s.%s: expected a non-negative integer", c->mpath, where, key);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* An id that may be null (-1). */
+static int get_id(ctx *c, int obj, const char *key, const char *where, int32_t *out) {
+    int t = tj_obj_get(c->d, obj, key);
+    int64_t v;
+    *out = -1;
+    if (t < 0 || tj_is_null(c->d, t)) return 0;
+    if (tj_get_i64(c->d, t, &v) || v < -1 || v > INT32_MAX)
+        return FAIL(c, "%s: %s.%s: expected a token id or null", c->mpath, where, key);
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int is_hex64(const tj_doc *d, int t, char out[65]) {
+    if (t < 0 || d->toks[t].type != TJ_STR || d->toks[t].end - d->toks[t].start != 64) return 0;
+    const char *s = d->src + d->toks[t].start;
+    for (int i = 0; i < 64; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return 0;
+        out[i] = ch;
+    }
+    out[64] = 0;
+    return 1;
+}
+
+/* chunk index, offset and byte count of a blob (tensor or tokenizer), checked against the chunk table */
+static int get_place(ctx *c, int obj, const char *where, const chunk_ent *ch, size_t n_chunks,
+                     const trlc_pack_chunk *files, uint64_t *chunk, uint64_t *offset, uint64_t *bytes) {
+    if (get_u64(c, obj, "chunk", where, chunk) || get_u64(c, obj, "offset", where, offset) ||
+        get_u64(c, obj, "bytes", where, bytes))
+        return -1;
+    if (*chunk >= n_chunks)
+        return FAIL(c, "%s: %s.chunk: %llu, but the pack has %zu chunks", c->mpath, where,
+                    (unsigned long long)*chunk, n_chunks);
+    if (*offset % ALIGN)
+        return FAIL(c, "%s: %s.offset: %llu is not a multiple of %d", c->mpath, where, (unsigned long long)*offset,
+                    ALIGN);
+    uint64_t end;
+    if (trlc_add_u64(*offset, *bytes, &end) || end > ch[*chunk].bytes)
+        return FAIL(c, "%s: %s: offset %llu + bytes %llu runs past the end of %s (%llu bytes)", c->mpath, where,
+                    (unsigned long long)*offset, (unsigned long long)*bytes, files[*chunk].file,
+                    (unsigned long long)ch[*chunk].bytes);
+    return 0;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const trl_tensor *)a)->name, ((const trl_tensor *)b)->name);
+}
+
+/* Read one chunk into an aligned buffer, checking size and sha256 first. */
+static int read_chunk(ctx *c, const char *dir, size_t i, const chunk_ent *ce, trlc_pack_chunk *pc) {
+    char *path = trlc_path_join(dir, pc->file);
+    if (!path) return FAIL(c, "out of memory");
+    int rc = -1;
+    trlc_file f = {0};
+    char ferr[512];
+    if (trlc_file_map(path, &f, ferr, sizeof ferr)) {
+        FAIL(c, "%s (%s: chunks[%zu].file)", ferr, c->mpath, i);
+        goto done;
+    }
+    if (f.size != ce->bytes) {
+        FAIL(c, "%s: %zu bytes, but %s: chunks[%zu].bytes says %llu; the file is truncated or was modified", path,
+             f.size, c->mpath, i, (unsigned long long)ce->bytes);
+        goto done;
+    }
+    uint8_t dg[32];
+    char hex[65];
+    trlc_sha256(f.data, f.size, dg);
+    trlc_sha256_hex(dg, hex);
+    if (strcmp(hex, ce->sha)) {
+        FAIL(c, "%s: sha256 %s does not match %s: chunks[%zu].sha256 (%s); the file is corrupt or was modified",
+             path, hex, c->mpath, i, ce->sha);
+        goto done;
+    }
+    size_t cap = (f.size + ALIGN - 1) / ALIGN * ALIGN;
+    pc->data = aligned_alloc(ALIGN, cap ? cap : ALIGN);
+    if (!pc->data) {
+        FAIL(c, "%s: out of memory for %zu bytes", path, f.size);
+        goto done;
+    }
+    if (f.size) memcpy(pc->data, f.data, f.size);
+    pc->bytes = f.size;
+    rc = 0;
+done:
+    trlc_file_unmap(&f);
+    free(path);
+    return rc;
+}
+
+void trlc_pack_close(trlc_pack *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_chunks; i++) free(p->chunks[i].data);
+    free(p->chunks);
+    if (p->tensors)
+        for (size_t i = 0; i < p->n_tensors; i++) free((char *)p->tensors[i].name);
+    free(p->tensors);
+    free(p->chat_template);
+    free(p->name);
+    free(p->manifest);
+    free(p->dir);
+    free(p);
+}
+
+int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
+    *out = NULL;
+    trlc_pack *p = calloc(1, sizeof *p);
+    char *mpath = trlc_path_join(dir, "manifest.json");
+    chunk_ent *ce = NULL;
+    trl_tensor *sorted = NULL;
+    uint64_t *tchunk = NULL, *toffs = NULL;
+    tj_doc d = {0};
+    ctx c = {mpath, &d, err, errlen};
+    int rc = -1;
+    if (!p || !mpath || !(p->dir = malloc(strlen(dir) + 1))) {
+        trlc_fail(err, errlen, "out of memory");
+        goto done;
+    }
+    strcpy(p->dir, dir);
+    if (!trlc_is_dir(dir)) {
+        trlc_fail(err, errlen, "%s: not a directory (a pack is a directory with manifest.json)", dir);
+        goto done;
+    }
+    if (trlc_file_read(mpath, &p->manifest, &p->manifest_len, err, errlen)) goto done;
+    char jerr[128];
+    if (tj_parse(p->manifest, p->manifest_len, &d, jerr, sizeof jerr)) {
+        FAIL(&c, "%s: bad JSON: %s", mpath, jerr);
+        goto done;
+    }
+    if (d.toks[0].type != TJ_OBJ) {
+        FAIL(&c, "%s: expected a JSON object", mpath);
+        goto done;
+    }
+    /* ---- format, version */
+    int t = tj_obj_get(&d, 0, "format");
+    if (!tj_str_eq(&d, t, "trillium-pack")) {
+        FAIL(&c, "%s: format: expected \"trillium-pack\"; not a trillium model pack", mpath);
+        goto done;
+    }
+    int64_t version;
+    t = tj_obj_get(&d, 0, "version");
+    if (t < 0 || tj_get_i64(&d, t, &version) || version < 1) {
+        FAIL(&c, "%s: version: missing or not a positive integer", mpath);
+        goto done;
+    }
+    if (version != TRL_PACK_FORMAT_VERSION) {
+        FAIL(&c, "%s: version: this pack needs format version %lld; this reader knows version %d (%s)", mpath,
+             (long long)version, TRL_PACK_FORMAT_VERSION,
+             version > TRL_PACK_FORMAT_VERSION ? "upgrade trillium" : "re-convert the model");
+        goto done;
+    }
+    t = tj_obj_get(&d, 0, "name");
+    {
+        long n = t >= 0 && d.toks[t].type == TJ_STR ? tj_str_copy(&d, t, NULL, 0) : 0;
+        p->name = malloc((size_t)n + 1);
+        if (!p->name) {
+            FAIL(&c, "out of memory");
+            goto done;
+        }
+        p->name[0] = 0;
+        if (n) tj_str_copy(&d, t, p->name, (size_t)n + 1);
+    }
+    /* ---- config */
+    trl_error e;
+    if (tj_obj_get(&d, 0, "config") < 0) {
+        FAIL(&c, "%s: config: missing", mpath);
+        goto done;
+    }
+    if (trl_config_from_json(p->manifest, p->manifest_len, &p->config, &e) != TRL_OK) {
+        FAIL(&c, "%s: %s", mpath, e.msg);
+        goto done;
+    }
+    /* ---- chunks */
+    int jc = tj_obj_get(&d, 0, "chunks");
+    if (jc < 0 || d.toks[jc].type != TJ_ARR || d.toks[jc].size == 0) {
+        FAIL(&c, "%s: chunks: missing or not a non-empty array", mpath);
+        goto done;
+    }
+    size_t nc = d.toks[jc].size;
+    ce = calloc(nc, sizeof *ce);
+    p->chunks = calloc(nc, sizeof *p->chunks);
+    if (!ce || !p->chunks) {
+        FAIL(&c, "out of memory");
+        goto done;
+    }
+    p->n_chunks = nc;
+    size_t i = 0;
+    for (int k = tj_first(&d, jc); k >= 0; k = tj_next(&d, jc, k), i++) {
+        char where[48];
+        snprintf(where, sizeof where, "chunks[%zu]", i);
+        if (d.toks[k].type != TJ_OBJ) {
+            FAIL(&c, "%s: %s: expected an object", mpath, where);
+            goto done;
+        }
+        int tf = tj_obj_get(&d, k, "file");
+        if (tf < 0 || d.toks[tf].type != TJ_STR ||
+            tj_str_copy(&d, tf, p->chunks[i].file, sizeof p->chunks[i].file) >= (long)sizeof p->chunks[i].file ||
+            strlen(p->chunks[i].file) != d.toks[tf].end - d.toks[tf].start ||
+            !trlc_plain_filename(p->chunks[i].file)) {
+            FAIL(&c, "%s: %s.file: expected a plain file name (no '/', no '..')", mpath, where);
+            goto done;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(p->chunks[j].file, p->chunks[i].file)) {
+                FAIL(&c, "%s: %s.file: %s is also chunks[%zu]", mpath, where, p->chunks[i].file, j);
+                goto done;
+            }
+        if (get_u64(&c, k, "bytes", where, &ce[i].bytes)) goto done;
+        if (ce[i].bytes > SIZE_MAX - ALIGN) {
+            FAIL(&c, "%s: %s.bytes: too large", mpath, where);
+            goto done;
+        }
+        if (!is_hex64(&d, tj_obj_get(&d, k, "sha256"), ce[i].sha)) {
+            FAIL(&c, "%s: %s.sha256: expected 64 lowercase hex digits", mpath, where);
+            goto done;
+        }
+        uint64_t tier;
+        if (tj_obj_get(&d, k, "tier") >= 0 && get_u64(&c, k, "tier", where, &tier)) goto done;
+    }
+    /* ---- tokenizer */
+    int jt = tj_obj_get(&d, 0, "tokenizer");
+    if (jt < 0 || d.toks[jt].type != TJ_OBJ) {
+        FAIL(&c, "%s: tokenizer: missing or not an object", mpath);
+        goto done;
+    }
+    int tk = tj_obj_get(&d, jt, "kind");
+    if (tj_str_eq(&d, tk, "spm")) p->tokenizer_kind = TRL_TOK_SPM;
+    else if (tj_str_eq(&d, tk, "bpe_gpt2")) p->tokenizer_kind = TRL_TOK_BPE_GPT2;
+    else {
+        FAIL(&c, "%s: tokenizer.kind: expected \"spm\" or \"bpe_gpt2\"", mpath);
+        goto done;
+    }
+    uint64_t tch, toff, tbytes;
+    if (get_place(&c, jt, "tokenizer", ce, nc, p->chunks, &tch, &toff, &tbytes) ||
+        get_id(&c, jt, "bos_id", "tokenizer", &p->bos_id) || get_id(&c, jt, "eos_id", "tokenizer", &p->eos_id))
+        goto done;
+    int tt = tj_obj_get(&d, jt, "chat_template");
+    if (tt >= 0 && !tj_is_null(&d, tt)) {
+        if (d.toks[tt].type != TJ_STR) {
+            FAIL(&c, "%s: tokenizer.chat_template: expected a string or null", mpath);
+            goto done;
+        }
+        long n = tj_str_copy(&d, tt, NULL, 0);
+        if (!(p->chat_template = malloc((size_t)n + 1))) {
+            FAIL(&c, "out of memory");
+            goto done;
+        }
+        tj_str_copy(&d, tt, p->chat_template, (size_t)n + 1);
+    }
+    /* ---- tensors */
+    int jts = tj_obj_get(&d, 0, "tensors");
+    if (jts < 0 || d.toks[jts].type != TJ_ARR) {
+        FAIL(&c, "%s: tensors: missing or not an array", mpath);
+        goto done;
+    }
+    size_t nt = d.toks[jts].size;
+    p->tensors = calloc(nt ? nt : 1, sizeof *p->tensors);
+    tchunk = calloc(nt ? nt : 1, sizeof *tchunk);
+    toffs = calloc(nt ? nt : 1, sizeof *toffs);
+    if (!p->tensors || !tchunk || !toffs) {
+        FAIL(&c, "out of memory");
+        goto done;
+    }
+    i = 0;
+    int bad = 0;
+    for (int k = tj_first(&d, jts); k >= 0 && !bad; k = tj_next(&d, jts, k), i++) {
+        char where[48];
+        snprintf(where, sizeof where, "tensors[%zu]", i);
+        trl_tensor *tn = &p->tensors[i];
+        bad = 1;
+        if (d.toks[k].type != TJ_OBJ) {
+            FAIL(&c, "%s: %s: expected an object", mpath, where);
+            break;
+        }
+        int jn = tj_obj_get(&d, k, "name");
+        if (jn < 0 || d.toks[jn].type != TJ_STR || d.toks[jn].end == d.toks[jn].start ||
+            d.toks[jn].end - d.toks[jn].start > 200) {
+            FAIL(&c, "%s: %s.name: expected a non-empty string", mpath, where);
+            break;
+        }
+        char *nm = malloc(d.toks[jn].end - d.toks[jn].start + 1);
+        if (!nm) {
+            FAIL(&c, "out of memory");
+            break;
+        }
+        tj_str_copy(&d, jn, nm, d.toks[jn].end - d.toks[jn].start + 1);
+        tn->name = nm;
+        p->n_tensors = i + 1; /* so close() frees the names so far */
+        int je = tj_obj_get(&d, k, "encoding");
+        int enc = -1;
+        if (je >= 0 && d.toks[je].type == TJ_STR)
+            enc = trl_encoding_from_name(d.src + d.toks[je].start, d.toks[je].end - d.toks[je].start);
+        if (enc < 0) {
+            char v[32];
+            if (je < 0 || tj_str_copy(&d, je, v, sizeof v) < 0) snprintf(v, sizeof v, "(missing)");
+            FAIL(&c, "%s: %s.encoding: unknown encoding \"%s\" (%s)", mpath, where, v, nm);
+            break;
+        }
+        tn->encoding = (trl_encoding)enc;
+        int js = tj_obj_get(&d, k, "shape");
+        if (js < 0 || d.toks[js].type != TJ_ARR || d.toks[js].size < 1 || d.toks[js].size > 2) {
+            FAIL(&c, "%s: %s.shape: expected [rows, cols] or [n] (%s)", mpath, where, nm);
+            break;
+        }
+        tn->n_dims = (int32_t)d.toks[js].size;
+        int dim_ok = 1, di = 0;
+        for (int x = tj_first(&d, js); x >= 0; x = tj_next(&d, js, x), di++) {
+            int64_t v;
+            if (tj_get_i64(&d, x, &v) || v <= 0 || v > ((int64_t)1 << 40)) dim_ok = 0;
+            else tn->shape[di] = v;
+        }
+        if (!dim_ok) {
+            FAIL(&c, "%s: %s.shape: dimensions must be positive integers (%s)", mpath, where, nm);
+            break;
+        }
+        if (tn->n_dims == 1 && tn->encoding != TRL_ENC_F32) {
+            FAIL(&c, "%s: %s.encoding: a 1-D tensor must be f32, not %s (%s)", mpath, where,
+                 trl_encoding_name(tn->encoding), nm);
+            break;
+        }
+        uint64_t rows = tn->n_dims == 2 ? (uint64_t)tn->shape[0] : 1;
+        uint64_t cols = tn->n_dims == 2 ? (uint64_t)tn->shape[1] : (uint64_t)tn->shape[0];
+        uint64_t bytes;
+        if (get_place(&c, k, where, ce, nc, p->chunks, &tchunk[i], &toffs[i], &bytes)) break;
+        size_t want = trl_encoding_bytes(tn->encoding, rows, cols);
+        if (!want || bytes != want) {
+            char shp[64];
+            if (tn->n_dims == 2) snprintf(shp, sizeof shp, "[%llu, %llu]", (unsigned long long)rows,
+                                          (unsigned long long)cols);
+            else snprintf(shp, sizeof shp, "[%llu]", (unsigned long long)cols);
+            FAIL(&c, "%s: %s.bytes: %llu does not match shape %s in %s (expected %zu) (%s)", mpath, where,
+                 (unsigned long long)bytes, shp, trl_encoding_name(tn->encoding), want, nm);
+            break;
+        }
+        tn->bytes = want;
+        bad = 0;
+    }
+    if (bad) {
+        goto done;
+    }
+    /* unique names (sorted copy: a hostile manifest cannot make this quadratic) */
+    sorted = malloc((nt ? nt : 1) * sizeof *sorted);
+    if (!sorted) {
+        FAIL(&c, "out of memory");
+        goto done;
+    }
+    if (nt) memcpy(sorted, p->tensors, nt * sizeof *sorted);
+    qsort(sorted, nt, sizeof *sorted, cmp_name);
+    for (size_t j = 1; j < nt; j++)
+        if (!strcmp(sorted[j - 1].name, sorted[j].name)) {
+            FAIL(&c, "%s: tensors: name %s appears twice", mpath, sorted[j].name);
+            goto done;
+        }
+    /* ---- variants: a light check; v1 readers only use "base" */
+    int jv = tj_obj_get(&d, 0, "variants");
+    if (jv >= 0 && d.toks[jv].type != TJ_ARR) {
+        FAIL(&c, "%s: variants: expected an array", mpath);
+        goto done;
+    }
+    /* ---- chunk data: size and sha256 before a byte is used */
+    for (i = 0; i < nc; i++)
+        if (read_chunk(&c, dir, i, &ce[i], &p->chunks[i])) {
+            goto done;
+        }
+    for (i = 0; i < nt; i++) p->tensors[i].data = p->chunks[tchunk[i]].data + toffs[i];
+    p->tokenizer = p->chunks[tch].data + toff;
+    p->tokenizer_bytes = (size_t)tbytes;
+    *out = p;
+    p = NULL;
+    rc = 0;
+done:
+    tj_free(&d);
+    free(tchunk);
+    free(toffs);
+    free(sorted);
+    free(ce);
+    free(mpath);
+    trlc_pack_close(p);
+    return rc;
+}
+
+const trl_tensor *trlc_pack_find(const trlc_pack *p, const char *name) {
+    for (size_t i = 0; i < p->n_tensors; i++)
+        if (!strcmp(p->tensors[i].name, name)) return &p->tensors[i];
+    return NULL;
+}

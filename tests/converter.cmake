@@ -1,0 +1,25 @@
+# Converter tests (label "converter"): the library (readers, writer, loader), and
+# one end-to-end run of the CLIs. Native only: the converter is not built for wasm.
+if(EMSCRIPTEN OR NOT TARGET trillium_convert_lib)
+  return()
+endif()
+
+# The real stories260K: the lead copies it to models/; the shared copy is the fallback.
+set(TRLC_STORIES ${PROJECT_SOURCE_DIR}/models/stories260K)
+if(NOT EXISTS ${TRLC_STORIES}/stories260K.bin)
+  set(TRLC_STORIES /work/shared/models/stories260K)
+endif()
+
+set(TRLC_TEST_LIBS trillium_convert_lib)
+trl_add_test(test-converter-sha256 test-converter-sha256.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+trl_add_test(test-converter-safetensors test-converter-safetensors.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+trl_add_test(test-converter-hf test-converter-hf.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+trl_add_test(test-converter-llama2c test-converter-llama2c.c LABELS converter LIBS ${TRLC_TEST_LIBS}
+  ARGS ${TRLC_STORIES}/stories260K.bin ${TRLC_STORIES}/tok512.bin)
+trl_add_test(test-converter-pack test-converter-pack.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+
+add_test(NAME test-converter-cli
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli.py
+          $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval> ${TRLC_STORIES}
+  WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test-converter-cli PROPERTIES LABELS converter)
