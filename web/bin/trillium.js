@@ -14,6 +14,7 @@ commands:
   tokenize <pack> --prompt TEXT
                                JSON array of token ids
   info <pack>                  config, tensors, chunks and variants (from the manifest)
+  bench <pack>                 prefill and decode tokens/s, load time, memory (greedy, random tokens)
 
 options:
   -p, --prompt TEXT        the prompt
@@ -30,6 +31,9 @@ options:
       --no-bos             do not prepend BOS (tokenize, logits, run)
       --json               machine-readable output (run, info)
       --ignore-eos         keep generating past end-of-text tokens (run)
+      --prompt-tokens N    bench: prompt length (default 64)
+      --gen-tokens N       bench: tokens to decode (default 64)
+      --repeats N          bench: runs, the median is reported (default 3)
       --wasm PATH          trillium.wasm to use (default: $TRILLIUM_WASM, else the package's dist/)
   -h, --help               this help
   -v, --version            print the version`;
@@ -49,6 +53,9 @@ const OPTIONS = {
   'no-bos': { type: 'boolean' },
   json: { type: 'boolean' },
   'ignore-eos': { type: 'boolean' },
+  'prompt-tokens': { type: 'string' },
+  'gen-tokens': { type: 'string' },
+  repeats: { type: 'string' },
   wasm: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -92,7 +99,7 @@ async function main(argv) {
     return 0;
   }
   const [cmd, pack, ...extra] = positionals;
-  if (!['run', 'logits', 'tokenize', 'info'].includes(cmd)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see --help)`);
+  if (!['run', 'logits', 'tokenize', 'info', 'bench'].includes(cmd)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (see --help)`);
   if (!pack) throw new UsageError(`${cmd}: missing the pack directory or URL`);
   if (extra.length) throw new UsageError(`${cmd}: unexpected argument ${JSON.stringify(extra[0])}`);
   const wasm = o.wasm ?? process.env.TRILLIUM_WASM ?? undefined;
@@ -104,6 +111,7 @@ async function main(argv) {
     return 0;
   }
 
+  if (cmd === 'bench') return bench(pack, o, wasm);
   if (o.prompt === undefined) throw new UsageError(`${cmd}: --prompt is required`);
   const contextLength = num(o, 'context', { integer: true, min: 1 });
   const gen = {
@@ -171,6 +179,52 @@ async function main(argv) {
   } finally {
     model.dispose();
   }
+  return 0;
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+// Prefill and decode speed on token ids (no tokenizer cost), each run with a
+// different first token so the KV-cache prefix reuse cannot skip the prefill.
+async function bench(pack, o, wasm) {
+  const nPrompt = num(o, 'prompt-tokens', { integer: true, min: 1 }) ?? 64;
+  const nGen = num(o, 'gen-tokens', { integer: true, min: 1 }) ?? 64;
+  const repeats = num(o, 'repeats', { integer: true, min: 1 }) ?? 3;
+  const contextLength = num(o, 'context', { integer: true, min: 1 }) ?? nPrompt + nGen + 1;
+  const t0 = performance.now();
+  const model = await Trillium.load(pack, { wasm, contextLength, variant: o.variant });
+  const loadMs = performance.now() - t0;
+  const vocab = model.info.config.vocab_size ?? model.info.config.vocabSize;
+  const runs = [];
+  try {
+    for (let r = 0; r < repeats + 1; r++) {
+      const prompt = Array.from({ length: nPrompt }, (_, i) => (r * 131 + i * 7 + 3) % vocab);
+      const it = model.generate(prompt, { maxTokens: nGen, temperature: 0, ignoreEos: true });
+      let res;
+      do res = await it.next(); while (!res.done);
+      const st = res.value;
+      if (r > 0) runs.push({ // the first run warms the engine up
+        prefill: nPrompt / (st.prefillMs / 1000),
+        decode: st.generatedTokens / (st.decodeMs / 1000),
+      });
+    }
+  } finally {
+    model.dispose();
+  }
+  const result = {
+    pack,
+    variant: model.info.variant ?? 'base',
+    prompt_tokens: nPrompt,
+    gen_tokens: nGen,
+    repeats,
+    load_ms: Math.round(loadMs * 10) / 10,
+    prefill_tokens_per_s: Math.round(median(runs.map((x) => x.prefill)) * 10) / 10,
+    decode_tokens_per_s: Math.round(median(runs.map((x) => x.decode)) * 10) / 10,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+  await out(o.json ? JSON.stringify(result) + '\n' :
+    `load ${result.load_ms} ms, prefill ${result.prefill_tokens_per_s} tok/s (${nPrompt} tokens), ` +
+    `decode ${result.decode_tokens_per_s} tok/s (${nGen} tokens), peak RSS ${result.peak_rss_mb} MB\n`);
   return 0;
 }
 
