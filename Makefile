@@ -67,7 +67,9 @@ pack: $(PACK)/manifest.json
 
 run: wasm pack
 	@echo "model: stories260K (trained on TinyStories; llama2.c, MIT) - small, but real English"
-	node web/bin/trillium.js run $(PACK) --prompt "$(PROMPT)" --max-tokens $(TOKENS)
+	@echo "node web/bin/trillium.js run $(PACK) --prompt \"$(PROMPT)\" --max-tokens $(TOKENS)"
+	@printf '%s' "$(PROMPT)"
+	@node web/bin/trillium.js run $(PACK) --prompt "$(PROMPT)" --max-tokens $(TOKENS)
 
 test: deps
 	$(MAKE) native asan wasm
