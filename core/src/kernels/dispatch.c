@@ -80,7 +80,8 @@ float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t
     const float f = 127.0f / amax;
     for (int32_t i = 0; i < cols; i++) {
         float v = roundf(x[i] * f);
-        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : (int)v);
+        /* written so that NaN (from a non-finite x) lands on -128 instead of an undefined conversion */
+        q[i] = (int8_t)(v > 127.0f ? 127 : v >= -128.0f ? (int)v : -128);
     }
     memset(q + cols, 0, (size_t)(cols_pad - cols));
     return amax / 127.0f;

@@ -71,9 +71,17 @@ static inline size_t trl_t2_act_bytes_i8(const trl_weight *w, int ntok, size_t d
     size_t qs = ((size_t)ntok * 4 + 63) & ~(size_t)63;
     return 64 + q + qs + (size_t)ntok * trl_t2_aux_stride(w, design_bytes_per_col);
 }
+/* The per-token int8 quantizer: trl_quantize_act_i8 or a SIMD version with the same results. */
+typedef float (*trl_t2_quant_fn)(const float *x, int32_t cols, int32_t cols_pad, int8_t *q);
 /* Quantize x, fill q, qscale and the block sums; the design data is left to the caller. */
 void trl_t2_prepare_i8(const trl_weight *w, const float *x, int ntok, void *scratch, size_t design_bytes_per_col,
-                       trl_act *act);
+                       trl_t2_quant_fn quant, trl_act *act);
+/* Rows per row block of the prefill loops: the block's codes (about 64 KiB) stay in
+ * L2 while every token tile passes over them. A multiple of 16. */
+static inline int trl_t2_row_block(const trl_weight *w) {
+    size_t n = ((size_t)64 << 10) / w->row_bytes;
+    return n < 16 ? 16 : (int)(n & ~(size_t)15);
+}
 static inline const int32_t *trl_t2_bsum(const trl_act *act, int t) {
     return (const int32_t *)(const void *)((const uint8_t *)act->aux + (size_t)t * act->aux_stride);
 }

@@ -19,7 +19,7 @@ static uint8_t *align64(void *p) { return (uint8_t *)(((uintptr_t)p + 63) & ~(ui
 /* ------------------------------------------------------------ shared helpers */
 
 void trl_t2_prepare_i8(const trl_weight *w, const float *x, int ntok, void *scratch, size_t design_bytes_per_col,
-                       trl_act *act) {
+                       trl_t2_quant_fn quant, trl_act *act) {
     const int32_t cols = w->cols, cols_pad = trl_t2_cols_pad(w);
     const int nsb = trl_t2_nsb(w), sbc = trl_t2_sb_blocks(w) * TRL_T2_BLOCK;
     uint8_t *p = align64(scratch);
@@ -37,7 +37,7 @@ void trl_t2_prepare_i8(const trl_weight *w, const float *x, int ntok, void *scra
     act->aux_stride = trl_t2_aux_stride(w, design_bytes_per_col);
     for (int t = 0; t < ntok; t++) {
         int8_t *qt = q + (size_t)t * cols_pad;
-        qscale[t] = trl_quantize_act_i8(x + (size_t)t * cols, cols, cols_pad, qt);
+        qscale[t] = quant(x + (size_t)t * cols, cols, cols_pad, qt);
         int32_t *bsum = (int32_t *)(void *)(p + (size_t)t * act->aux_stride);
         for (int sb = 0; sb < nsb; sb++) {
             int32_t s = 0;
@@ -77,7 +77,7 @@ void trl_t2_decode(const trl_weight *w, int row, int c0, int n, float *out) {
 static size_t act_bytes_i8_ref(const trl_weight *w, int ntok) { return trl_t2_act_bytes_i8(w, ntok, 0); }
 
 static void prepare_i8_ref(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
-    trl_t2_prepare_i8(w, x, ntok, scratch, 0, act);
+    trl_t2_prepare_i8(w, x, ntok, scratch, 0, trl_quantize_act_i8, act);
 }
 
 static void matmul_i8_ref(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
@@ -112,7 +112,8 @@ static void matmul_f32_ref(const trl_weight *w, const trl_act *act, float *y, in
             for (int sb = 0; sb < nsb; sb++) {
                 float l[8] = {0};
                 int c0 = sb * sbc, c1 = nsb == 1 ? cols : c0 + sbc;
-                /* the zero-padded tail adds T * 0.0f, which leaves a lane unchanged */
+                /* a zero-padded tail would add T * 0.0f, which leaves a lane as it is (a lane
+                 * starting at +0.0f is never -0.0f), so it is skipped */
                 for (int c = c0; c < c1; c++) l[(c - c0) % 8] += (float)(t2_code(row, c) - 1) * x[c];
                 float v = trl_t2_scale(w, r, sb) * trl_reduce8(l);
                 yr = sb ? yr + v : v;
