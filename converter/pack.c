@@ -1,4 +1,4 @@
-/* pack.c - the native pack loader (docs/FORMAT.md, version 1).
+/* pack.c - the native pack loader (docs/FORMAT.md, versions 1 and 2).
  *
  * The whole manifest is checked before a chunk is read; each chunk is read
  * into a 64-byte aligned buffer and its sha256 verified before any tensor
@@ -85,6 +85,90 @@ static int get_place(ctx *c, int obj, const char *where, const chunk_ent *ch, si
     return 0;
 }
 
+/* "params" of a tensor entry: version 2 only, known members only (an unknown
+ * one would change what the bytes mean), each an int32; absent members are 0. */
+static int get_params(ctx *c, int obj, const char *where, const char *nm, int version, trl_enc_params *p) {
+    memset(p, 0, sizeof *p);
+    int jp = tj_obj_get(c->d, obj, "params");
+    if (jp < 0) return 0;
+    if (version < 2)
+        return FAIL(c, "%s: %s.params: needs format version 2, but the pack says version %d (%s)", c->mpath, where,
+                    version, nm);
+    if (c->d->toks[jp].type != TJ_OBJ) return FAIL(c, "%s: %s.params: expected an object (%s)", c->mpath, where, nm);
+    static const char *const keys[5] = {"bits", "group", "pow2", "scale_axis", "scale_blocks"};
+    int32_t *vals[5] = {&p->bits, &p->group, &p->pow2, &p->scale_axis, &p->scale_blocks};
+    int seen[5] = {0};
+    for (int k = tj_first(c->d, jp); k >= 0; k = tj_next(c->d, jp, k + 1)) {
+        /* k is the key token; its value is k + 1 */
+        int found = -1;
+        for (int i = 0; i < 5; i++)
+            if (tj_str_eq(c->d, k, keys[i])) found = i;
+        char key[32];
+        if (tj_str_copy(c->d, k, key, sizeof key) < 0) snprintf(key, sizeof key, "?");
+        if (found < 0)
+            return FAIL(c, "%s: %s.params: unknown member \"%s\" (%s); this pack may need a newer trillium", c->mpath,
+                        where, key, nm);
+        if (seen[found]++) return FAIL(c, "%s: %s.params.%s: appears twice (%s)", c->mpath, where, key, nm);
+        int64_t v;
+        if (tj_get_i64(c->d, k + 1, &v) || v < INT32_MIN || v > INT32_MAX)
+            return FAIL(c, "%s: %s.params.%s: expected an integer (%s)", c->mpath, where, key, nm);
+        *vals[found] = (int32_t)v;
+    }
+    return 0;
+}
+
+/* "variants": each an object with an id and its tiers (that chunks have);
+ * rank_slices optional. Kept so tools can pick a variant by id. */
+static int get_variants(ctx *c, trlc_pack *p) {
+    const tj_doc *d = c->d;
+    int jv = tj_obj_get(d, 0, "variants");
+    if (jv < 0) return 0;
+    if (d->toks[jv].type != TJ_ARR) return FAIL(c, "%s: variants: expected an array", c->mpath);
+    size_t nv = d->toks[jv].size;
+    p->variants = calloc(nv ? nv : 1, sizeof *p->variants);
+    if (!p->variants) return FAIL(c, "out of memory");
+    size_t i = 0;
+    for (int k = tj_first(d, jv); k >= 0; k = tj_next(d, jv, k), i++) {
+        char where[48];
+        snprintf(where, sizeof where, "variants[%zu]", i);
+        trlc_pack_variant *v = &p->variants[i];
+        if (d->toks[k].type != TJ_OBJ) return FAIL(c, "%s: %s: expected an object", c->mpath, where);
+        int ji = tj_obj_get(d, k, "id");
+        if (ji < 0 || d->toks[ji].type != TJ_STR || tj_str_copy(d, ji, v->id, sizeof v->id) >= (long)sizeof v->id ||
+            strlen(v->id) != d->toks[ji].end - d->toks[ji].start || !v->id[0])
+            return FAIL(c, "%s: %s.id: expected a non-empty string of at most %zu bytes", c->mpath, where,
+                        sizeof v->id - 1);
+        int jt = tj_obj_get(d, k, "tiers");
+        if (jt < 0 || d->toks[jt].type != TJ_ARR) return FAIL(c, "%s: %s.tiers: expected an array", c->mpath, where);
+        for (int x = tj_first(d, jt); x >= 0; x = tj_next(d, jt, x)) {
+            int64_t t;
+            size_t ch = 0;
+            if (tj_get_i64(d, x, &t) || t < 0 || t > INT32_MAX)
+                return FAIL(c, "%s: %s.tiers: expected non-negative integers", c->mpath, where);
+            while (ch < p->n_chunks && p->chunks[ch].tier != t) ch++;
+            if (ch == p->n_chunks)
+                return FAIL(c, "%s: %s.tiers: no chunk has tier %lld", c->mpath, where, (long long)t);
+        }
+        v->rank_slices = -1;
+        int jr = tj_obj_get(d, k, "rank_slices");
+        if (jr >= 0) {
+            int64_t r;
+            if (tj_get_i64(d, jr, &r) || r < 0 || r > INT32_MAX)
+                return FAIL(c, "%s: %s.rank_slices: expected a non-negative integer", c->mpath, where);
+            v->rank_slices = (int32_t)r;
+        }
+        if ((tj_obj_get(d, k, "download_bytes") >= 0 && get_u64(c, k, "download_bytes", where, &v->download_bytes)) ||
+            (tj_obj_get(d, k, "resident_bytes") >= 0 && get_u64(c, k, "resident_bytes", where, &v->resident_bytes)))
+            return -1;
+        p->n_variants = i + 1;
+    }
+    for (size_t a = 0; a < p->n_variants; a++)
+        for (size_t b = a + 1; b < p->n_variants; b++)
+            if (!strcmp(p->variants[a].id, p->variants[b].id))
+                return FAIL(c, "%s: variants[%zu].id: \"%s\" is also variants[%zu]", c->mpath, b, p->variants[b].id, a);
+    return 0;
+}
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const trl_tensor *)a)->name, ((const trl_tensor *)b)->name);
 }
@@ -133,6 +217,7 @@ void trlc_pack_close(trlc_pack *p) {
     if (!p) return;
     for (size_t i = 0; i < p->n_chunks; i++) free(p->chunks[i].data);
     free(p->chunks);
+    free(p->variants);
     if (p->tensors)
         for (size_t i = 0; i < p->n_tensors; i++) free((char *)p->tensors[i].name);
     free(p->tensors);
@@ -184,12 +269,13 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
         FAIL(&c, "%s: version: missing or not a positive integer", mpath);
         goto done;
     }
-    if (version != TRL_PACK_FORMAT_VERSION) {
-        FAIL(&c, "%s: version: this pack needs format version %lld; this reader knows version %d (%s)", mpath,
-             (long long)version, TRL_PACK_FORMAT_VERSION,
-             version > TRL_PACK_FORMAT_VERSION ? "upgrade trillium" : "re-convert the model");
+    if (version > TRLC_FORMAT_VERSION_MAX) {
+        FAIL(&c, "%s: version: this pack needs format version %lld; this reader knows versions 1 to %d (upgrade "
+                 "trillium)",
+             mpath, (long long)version, TRLC_FORMAT_VERSION_MAX);
         goto done;
     }
+    p->version = (int)version;
     t = tj_obj_get(&d, 0, "name");
     {
         long n = t >= 0 && d.toks[t].type == TJ_STR ? tj_str_copy(&d, t, NULL, 0) : 0;
@@ -255,8 +341,13 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
             FAIL(&c, "%s: %s.sha256: expected 64 lowercase hex digits", mpath, where);
             goto done;
         }
-        uint64_t tier;
+        uint64_t tier = 0;
         if (tj_obj_get(&d, k, "tier") >= 0 && get_u64(&c, k, "tier", where, &tier)) goto done;
+        if (tier > INT32_MAX) {
+            FAIL(&c, "%s: %s.tier: too large", mpath, where);
+            goto done;
+        }
+        p->chunks[i].tier = (int32_t)tier;
     }
     /* ---- tokenizer */
     int jt = tj_obj_get(&d, 0, "tokenizer");
@@ -338,6 +429,12 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
             break;
         }
         tn->encoding = (trl_encoding)enc;
+        if (version < 2 && enc != TRL_ENC_F32 && enc != TRL_ENC_F16 && enc != TRL_ENC_Q8_0) {
+            FAIL(&c, "%s: %s.encoding: %s needs format version 2, but the pack says version %lld (%s)", mpath, where,
+                 trl_encoding_name(tn->encoding), (long long)version, nm);
+            break;
+        }
+        if (get_params(&c, k, where, nm, (int)version, &tn->params)) break;
         int js = tj_obj_get(&d, k, "shape");
         if (js < 0 || d.toks[js].type != TJ_ARR || d.toks[js].size < 1 || d.toks[js].size > 2) {
             FAIL(&c, "%s: %s.shape: expected [rows, cols] or [n] (%s)", mpath, where, nm);
@@ -363,7 +460,12 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
         uint64_t cols = tn->n_dims == 2 ? (uint64_t)tn->shape[1] : (uint64_t)tn->shape[0];
         uint64_t bytes;
         if (get_place(&c, k, where, ce, nc, p->chunks, &tchunk[i], &toffs[i], &bytes)) break;
-        size_t want = trl_encoding_bytes(tn->encoding, rows, cols);
+        trl_error pe;
+        if (trl_enc_params_check(tn->encoding, &tn->params, rows, cols, &pe) != TRL_OK) {
+            FAIL(&c, "%s: %s.%s (%s)", mpath, where, pe.msg, nm);
+            break;
+        }
+        size_t want = trl_tensor_bytes(tn->encoding, &tn->params, rows, cols);
         if (!want || bytes != want) {
             char shp[64];
             if (tn->n_dims == 2) snprintf(shp, sizeof shp, "[%llu, %llu]", (unsigned long long)rows,
@@ -392,12 +494,8 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
             FAIL(&c, "%s: tensors: name %s appears twice", mpath, sorted[j].name);
             goto done;
         }
-    /* ---- variants: a light check; v1 readers only use "base" */
-    int jv = tj_obj_get(&d, 0, "variants");
-    if (jv >= 0 && d.toks[jv].type != TJ_ARR) {
-        FAIL(&c, "%s: variants: expected an array", mpath);
-        goto done;
-    }
+    /* ---- variants */
+    if (get_variants(&c, p)) goto done;
     /* ---- chunk data: size and sha256 before a byte is used */
     for (i = 0; i < nc; i++)
         if (read_chunk(&c, dir, i, &ce[i], &p->chunks[i])) {
@@ -423,5 +521,11 @@ done:
 const trl_tensor *trlc_pack_find(const trlc_pack *p, const char *name) {
     for (size_t i = 0; i < p->n_tensors; i++)
         if (!strcmp(p->tensors[i].name, name)) return &p->tensors[i];
+    return NULL;
+}
+
+const trlc_pack_variant *trlc_pack_variant_find(const trlc_pack *p, const char *id) {
+    for (size_t i = 0; i < p->n_variants; i++)
+        if (!strcmp(p->variants[i].id, id)) return &p->variants[i];
     return NULL;
 }

@@ -206,6 +206,23 @@ TRLW_API int trlw_tensor_set(trl_tensor *arr, uint32_t i, const char *name, int 
     return TRL_OK;
 }
 
+/* Encoding parameters (bcq bits/group/pow2, ternary scale axis/blocks) of tensor i. */
+TRLW_API int trlw_tensor_set_params(trl_tensor *arr, uint32_t i, int bits, int group, int pow2, int scale_axis,
+                                    int scale_blocks) {
+    if (!arr) return TRL_ERR_INVALID_ARG;
+    trl_enc_params p = {bits, group, pow2, scale_axis, scale_blocks};
+    arr[i].params = p;
+    return TRL_OK;
+}
+
+/* trl_tensor_bytes with the parameters spelled out; 0 when they do not fit the shape. */
+TRLW_API double trlw_tensor_bytes(int enc, double rows, double cols, int bits, int group, int pow2, int scale_axis,
+                                  int scale_blocks) {
+    if (enc < 0 || enc >= TRL_ENC_COUNT || !(rows >= 1) || !(cols >= 1) || rows > 9.0e15 || cols > 9.0e15) return 0;
+    trl_enc_params p = {bits, group, pow2, scale_axis, scale_blocks};
+    return (double)trl_tensor_bytes((trl_encoding)enc, &p, (uint64_t)rows, (uint64_t)cols);
+}
+
 /* ------------------------------------------------------------ model */
 
 TRLW_API trl_model *trlw_model_create(const trl_config *cfg, const trl_tensor *tensors, uint32_t n,

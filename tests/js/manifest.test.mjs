@@ -5,12 +5,15 @@ import { test } from 'node:test';
 import { parseManifest, pickVariant } from '../../web/src/pack.js';
 
 const K = {
-  formatVersion: 1,
+  formatVersion: 2,
   encodings: { f32: 0, f16: 1, q8_0: 2 },
   tokenizerKinds: { spm: 0, bpe_gpt2: 1 },
   encodingBytes(id, rows, cols) {
     const row = id === 0 ? cols * 4 : id === 1 ? cols * 2 : Math.ceil(cols / 32) * 34;
     return rows * row;
+  },
+  tensorBytes(id, rows, cols, params) {
+    return Object.keys(params).length ? 0 : this.encodingBytes(id, rows, cols);
   },
 };
 
@@ -76,7 +79,7 @@ test('not JSON / not an object', () => {
 
 test('format and version', () => {
   rejects((m) => (m.format = 'gguf'), 'format', /trillium-pack/);
-  rejects((m) => (m.version = 2), 'version', /this pack needs format version 2/, 'UNSUPPORTED_VERSION');
+  rejects((m) => (m.version = 3), 'version', /this pack needs format version 3/, 'UNSUPPORTED_VERSION');
   rejects((m) => (m.version = 99), 'version', /needs format version 99.*upgrade trillium/, 'UNSUPPORTED_VERSION');
   rejects((m) => (m.version = '1'), 'version', /positive integer/);
   rejects((m) => (m.version = 1.5), 'version');

@@ -108,9 +108,9 @@ test('manifest with wrong byte counts', async () => {
 test('unknown and future format versions', async () => {
   const dir = await copyPack();
   const man = readManifestJson(dir);
-  man.version = 2;
+  man.version = 3;
   writeManifestJson(dir, man);
-  await refuses(dir, 'UNSUPPORTED_VERSION', /this pack needs format version 2/, 'version');
+  await refuses(dir, 'UNSUPPORTED_VERSION', /this pack needs format version 3/, 'version');
   man.version = 0;
   writeManifestJson(dir, man);
   await refuses(dir, 'BAD_PACK', /version/, 'version');

@@ -172,6 +172,12 @@ export class Binding {
   encodingBytes(encId, rows, cols) {
     return this.x.trlw_encoding_bytes(encId, rows, cols);
   }
+
+  /** Bytes of a (rows, cols) tensor with its encoding parameters (format v2); 0 if they do not fit. */
+  tensorBytes(encId, rows, cols, p = {}) {
+    return this.x.trlw_tensor_bytes(encId, rows, cols, p.bits ?? 0, p.group ?? 0, p.pow2 ?? 0,
+      p.scale_axis ?? 0, p.scale_blocks ?? 0);
+  }
 }
 
 function noMemory(bytes, what, heap) {

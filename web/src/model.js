@@ -113,6 +113,10 @@ export class Model {
         const rc = x.trlw_tensor_set(h.tensors, i, np, t.encodingId, t.shape.length, t.shape[0], two ? t.shape[1] : 0,
           h.chunks.get(t.chunk) + t.offset, t.bytes);
         if (rc !== 0) throw packError(where, `tensors[${manifest.tensors.indexOf(t)}] (${t.name})`, `rejected by the core: ${b.statusStr(rc)}`);
+        const p = t.params;
+        if (p && Object.keys(p).length) {
+          x.trlw_tensor_set_params(h.tensors, i, p.bits ?? 0, p.group ?? 0, p.pow2 ?? 0, p.scale_axis ?? 0, p.scale_blocks ?? 0);
+        }
         np += nameBytes[i].length + 1;
       });
       h.model = packCall(b, where, 'tensors', (err) => x.trlw_model_create(h.cfg, h.tensors, bound.length, err));
@@ -125,6 +129,8 @@ export class Model {
       }
 
       h.ctx = b.withError(`creating a ${nCtx}-token context`, (err) => x.trlw_ctx_create(h.model, nCtx, nBatch, err));
+      // A low-rank variant activates a prefix of the rank slices it downloaded.
+      if (variant.rankSlices !== null) x.trl_ctx_set_rank_slices(h.ctx, variant.rankSlices);
 
       const kinds = Object.fromEntries(Object.entries(b.constants.tokenizer_kinds).map(([k, v]) => [v, k]));
       const info = {

@@ -5,6 +5,8 @@ import { TrilliumError, packError } from './errors.js';
 import { openPack, sha256Hex } from './platform/index.js';
 
 const MANIFEST = 'manifest.json';
+/** Members of a tensor's "params" (format v2), as in trl_enc_params. */
+const PARAM_KEYS = ['bits', 'group', 'pow2', 'scale_axis', 'scale_blocks'];
 const FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const SHA_RE = /^[0-9a-f]{64}$/;
 const MAX_CHUNK = 0xffffffc0; // the wasm32 heap cannot hold more in one region
@@ -40,7 +42,7 @@ export function parseManifest(text, k, where = MANIFEST) {
     throw bad('format', `expected "trillium-pack", got ${JSON.stringify(m.format)} (is this a Trillium model pack?)`);
   }
   if (!isInt(m.version) || m.version < 1) throw bad('version', `expected a positive integer, got ${JSON.stringify(m.version)}`);
-  if (m.version !== k.formatVersion) {
+  if (m.version > k.formatVersion) {
     const what = m.version > k.formatVersion
       ? `this pack needs format version ${m.version}; this trillium reads version ${k.formatVersion} (upgrade trillium)`
       : `this pack is format version ${m.version}; this trillium reads version ${k.formatVersion} (re-run trillium-convert)`;
@@ -101,11 +103,21 @@ export function parseManifest(text, k, where = MANIFEST) {
     placed(ff, t);
     const rows = t.shape.length === 2 ? t.shape[0] : 1;
     const cols = t.shape.length === 2 ? t.shape[1] : t.shape[0];
-    const want = k.encodingBytes(enc, rows, cols);
-    if (want === 0 || t.bytes !== want) {
-      throw bad(`${ff}.bytes`, `${t.bytes} bytes, but a ${JSON.stringify(t.shape)} ${t.encoding} tensor takes ${want || 'an impossible number of'} bytes`);
+    const params = {};
+    if (t.params !== undefined) {
+      if (m.version < 2) throw bad(`${ff}.params`, 'encoding parameters need format version 2');
+      if (!t.params || typeof t.params !== 'object' || Array.isArray(t.params)) throw bad(`${ff}.params`, 'expected an object');
+      for (const [key, v] of Object.entries(t.params)) {
+        if (!PARAM_KEYS.includes(key)) throw bad(`${ff}.params.${key}`, `unknown parameter (known: ${PARAM_KEYS.join(', ')})`);
+        if (!isInt(v) || v < 0 || v > 65536) throw bad(`${ff}.params.${key}`, `expected a small non-negative integer, got ${JSON.stringify(v)}`);
+        params[key] = v;
+      }
     }
-    return { name: t.name, encoding: t.encoding, encodingId: enc, shape: t.shape.slice(), chunk: t.chunk, offset: t.offset, bytes: t.bytes };
+    const want = k.tensorBytes(enc, rows, cols, params);
+    if (want === 0 || t.bytes !== want) {
+      throw bad(`${ff}.bytes`, `${t.bytes} bytes, but a ${JSON.stringify(t.shape)} ${t.encoding} tensor${Object.keys(params).length ? ` with params ${JSON.stringify(params)}` : ''} takes ${want || 'an impossible number of'} bytes`);
+    }
+    return { name: t.name, encoding: t.encoding, encodingId: enc, shape: t.shape.slice(), params, chunk: t.chunk, offset: t.offset, bytes: t.bytes };
   });
 
   // tokenizer
@@ -159,7 +171,10 @@ export function parseManifest(text, k, where = MANIFEST) {
       }
       const cb = v.context_bytes ?? {};
       if (typeof cb !== 'object' || Array.isArray(cb)) throw bad(`${f}.context_bytes`, 'expected an object');
-      return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb } };
+      if (v.rank_slices !== undefined && !(isInt(v.rank_slices) && v.rank_slices >= 0)) {
+        throw bad(`${f}.rank_slices`, `expected a non-negative integer, got ${JSON.stringify(v.rank_slices)}`);
+      }
+      return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb }, rankSlices: v.rank_slices ?? null };
     });
   }
   for (const v of variants) {
@@ -186,6 +201,7 @@ export function coreKnowledge(binding) {
     encodings: binding.encodingIds,
     tokenizerKinds: binding.constants.tokenizer_kinds,
     encodingBytes: (id, rows, cols) => binding.encodingBytes(id, rows, cols),
+    tensorBytes: (id, rows, cols, params) => binding.tensorBytes(id, rows, cols, params),
   };
 }
 
