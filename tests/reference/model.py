@@ -9,7 +9,8 @@ Numerics: weights are first put through the pack encoding being tested
 (f32: as is; f16: rounded to binary16; q8_0: quantized and dequantized exactly
 as the converter must do it, see q8_0_roundtrip), then every operation runs in
 float64, so the goldens carry no rounding of their own that an f32 core could
-be blamed for.
+be blamed for. The one exception is int8 activation quantization
+(int8_quantize), done in binary32 as FORMAT.md defines it.
 """
 
 import json
@@ -162,14 +163,60 @@ def rope(x, positions, theta, style):
     return out
 
 
+def round_half_away(p):
+    """C's roundf / round: halves go away from zero (numpy's np.round goes to
+    even). Exact for float32 inputs: |p| + 0.5 is exact in float64."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.sign(p) * np.floor(np.abs(p) + 0.5)
+
+
+def int8_quantize(x):
+    """BitNet per-token absmax, in binary32 as FORMAT.md states it (the
+    activation is rounded to float32 first, as a core holds it):
+        a = max|x|,  f = 127 / a,  q = clamp(roundf(x * f), -128, 127),  q = 0 when a = 0
+    with the reciprocal factor f and each product x * f a float32 operation.
+    x (..., n) -> (q float64 integers (..., n), a float32 (...))."""
+    x32 = np.asarray(x, dtype=np.float64).astype(np.float32)
+    a = np.max(np.abs(x32), axis=-1)
+    safe = np.where(a > 0, a, np.float32(1))
+    with np.errstate(over="ignore"):
+        f = (np.float32(127) / safe).astype(np.float32)
+        p = (x32 * f[..., None]).astype(np.float32)
+    q = np.clip(round_half_away(p), -128, 127)
+    if _tie_log is not None and np.any(a > 0):
+        ap = np.abs(p[a > 0].astype(np.float64))
+        _tie_log.append(float(np.min(np.abs(ap - np.floor(ap) - 0.5))))
+    return np.where((a > 0)[..., None], q, 0.0), a
+
+
+_tie_log = None
+
+
+class TieMargin:
+    """with TieMargin() as tm: ... -> tm.value: the smallest distance, in
+    units of q, of any x * 127 / a from a rounding tie (.5) over the
+    int8_quantize calls made inside (None if none). A core computing the
+    activations in float32 (relative error ~1e-7, so ~1e-5 in q units) can
+    round an element the other way when this is below about 1e-4."""
+
+    def __enter__(self):
+        global _tie_log
+        self._prev, _tie_log = _tie_log, []
+        self.value = None
+        return self
+
+    def __exit__(self, *exc):
+        global _tie_log
+        if _tie_log:
+            self.value = min(_tie_log)
+        _tie_log = self._prev
+        return False
+
+
 def act_quant_int8(x):
-    """BitNet per-token absmax: q = clamp(round(x * 127 / max|x|), -128, 127)
-    (round half away from zero), returned dequantized (q * max|x| / 127)."""
-    amax = np.max(np.abs(x), axis=-1, keepdims=True)
-    scale = np.where(amax > 0, 127.0 / np.where(amax > 0, amax, 1.0), 0.0)
-    p = x * scale
-    q = np.clip(np.sign(p) * np.floor(np.abs(p) + 0.5), -128, 127)
-    return np.where(amax > 0, q * amax / 127.0, 0.0)
+    """int8_quantize, dequantized in float64: q * (a / 127)."""
+    q, a = int8_quantize(x)
+    return q * (a.astype(np.float64) / 127.0)[..., None]
 
 
 def silu(x):
@@ -194,13 +241,16 @@ def attention(q, k, v, n_kv_heads, start=0):
     return out.reshape(T, nh * hd)
 
 
-def forward(cfg, W, tokens, cache=None):
+def forward(cfg, W, tokens, cache=None, linear=None):
     """tokens: list of ids -> logits (T, vocab) float64 for every position.
     W: float64 weights by pack name (see encode_weights).
     cache: None (tokens start at position 0), or a list that this call
     extends with each layer's (k, v) after RoPE, so the next call continues
     at the next position (used by greedy; the tests check it against a full
-    recompute)."""
+    recompute).
+    linear: None, or linear(name, x, head=False) -> x W^T, which then does
+    every block matmul and the output head (pack.py runs the pack encodings
+    through it); W then needs only token_embd.weight and the norm vectors."""
     tokens = np.asarray(tokens, dtype=np.int64)
     T = len(tokens)
     if T == 0:
@@ -213,7 +263,7 @@ def forward(cfg, W, tokens, cache=None):
     aq = act_quant_int8 if cfg.act_quant == "int8" else (lambda a: a)
 
     def lin(name, a):
-        return aq(a) @ W[name].T
+        return linear(name, a) if linear else aq(a) @ W[name].T
 
     x = W["token_embd.weight"][tokens].astype(np.float64)
     for l in range(cfg.n_layers):
@@ -248,8 +298,8 @@ def forward(cfg, W, tokens, cache=None):
             g = rmsnorm(g, W[p + "ffn_sub_norm.weight"], eps)
         x = x + lin(p + "ffn_down.weight", g)
     x = rmsnorm(x, W["output_norm.weight"], eps)
-    head = W["token_embd.weight"] if cfg.tied_embeddings else W["output.weight"]
-    return x @ head.T
+    head = "token_embd.weight" if cfg.tied_embeddings else "output.weight"
+    return linear(head, x, head=True) if linear else x @ W[head].T
 
 
 def argmax_lowest(logits):
@@ -262,7 +312,7 @@ def top2_gap(logits):
     return float(s[-1] - s[-2]) if len(s) > 1 else float("inf")
 
 
-def greedy(cfg, W, tokens, n, recompute=False):
+def greedy(cfg, W, tokens, n, recompute=False, linear=None):
     """n greedy steps (argmax, lowest id on ties). Does not stop at EOS.
     With recompute, every step runs the whole sequence again (no KV cache);
     otherwise the prompt runs once and each new token is one cached step.
@@ -272,11 +322,11 @@ def greedy(cfg, W, tokens, n, recompute=False):
     logits = None
     for i in range(n):
         if recompute:
-            logits = forward(cfg, W, seq)[-1]
+            logits = forward(cfg, W, seq, linear=linear)[-1]
         elif i == 0:
-            logits = forward(cfg, W, seq, cache)[-1]
+            logits = forward(cfg, W, seq, cache, linear)[-1]
         else:
-            logits = forward(cfg, W, seq[-1:], cache)[-1]
+            logits = forward(cfg, W, seq[-1:], cache, linear)[-1]
         t = argmax_lowest(logits)
         gaps.append(top2_gap(logits))
         gen.append(t)

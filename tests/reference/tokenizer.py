@@ -46,10 +46,10 @@ def is_number(c):
 
 
 def is_space(c):
-    """\\s. Python's str.isspace() (as the team's spec says). It differs from
-    Unicode White_Space (what Rust regex / Oniguruma use) only on
-    U+001C..U+001F, which isspace() counts as space."""
-    return c.isspace()
+    """\\s: Unicode White_Space, as docs/FORMAT.md states it (and Rust regex,
+    Oniguruma, Python's `regex` use): U+0009..U+000D, U+0085 and categories
+    Zs / Zl / Zp. Python's str.isspace() would add U+001C..U+001F."""
+    return c in "\t\n\x0b\x0c\r\x85" or unicodedata.category(c) in ("Zs", "Zl", "Zp")
 
 
 def is_other(c):
