@@ -18,7 +18,6 @@ CONVERT := $(NATIVE)/converter/trillium-convert
 PACK    := $(BUILD)/packs/stories260K
 WASM_OUT:= web/dist/trillium.wasm
 
-APT_PKGS := cmake gcc clang emscripten binaryen wabt python3-numpy nodejs
 export NODE_PATH := /usr/share/nodejs
 
 .PHONY: all deps native asan wasm pack run test test-native test-asan test-wasm test-js test-reference \
@@ -37,6 +36,7 @@ deps:
 	command -v wasm-objdump >/dev/null || missing="$$missing wabt"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	$(PYTHON) -c 'import numpy' 2>/dev/null || missing="$$missing python3-numpy"; \
+	test -f /usr/include/lapacke.h || missing="$$missing liblapacke-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -117,16 +117,51 @@ static int get_params(ctx *c, int obj, const char *where, const char *nm, int ve
     return 0;
 }
 
+typedef struct tier_bytes {
+    int32_t tier;
+    uint64_t bytes; /* of all chunks of the tier */
+} tier_bytes;
+
+static int cmp_tier(const void *a, const void *b) {
+    int32_t x = ((const tier_bytes *)a)->tier, y = ((const tier_bytes *)b)->tier;
+    return (x > y) - (x < y);
+}
+
+static int cmp_variant(const void *a, const void *b) {
+    return strcmp(((const trlc_pack_variant *)a)->id, ((const trlc_pack_variant *)b)->id);
+}
+
+static int check_variants(ctx *c, trlc_pack *p, int jv, const tier_bytes *tiers, size_t nt);
+
 /* "variants": each an object with an id and its tiers (that chunks have);
  * rank_slices optional. Kept so tools can pick a variant by id. */
-static int get_variants(ctx *c, trlc_pack *p) {
+static int get_variants(ctx *c, trlc_pack *p, const chunk_ent *ce) {
     const tj_doc *d = c->d;
     int jv = tj_obj_get(d, 0, "variants");
     if (jv < 0) return 0;
     if (d->toks[jv].type != TJ_ARR) return FAIL(c, "%s: variants: expected an array", c->mpath);
     size_t nv = d->toks[jv].size;
     p->variants = calloc(nv ? nv : 1, sizeof *p->variants);
-    if (!p->variants) return FAIL(c, "out of memory");
+    /* bytes per tier, sorted by tier: a hostile manifest cannot make the lookups quadratic */
+    tier_bytes *tiers = malloc((p->n_chunks ? p->n_chunks : 1) * sizeof *tiers);
+    if (!p->variants || !tiers) {
+        free(tiers);
+        return FAIL(c, "out of memory");
+    }
+    for (size_t j = 0; j < p->n_chunks; j++) tiers[j].tier = p->chunks[j].tier, tiers[j].bytes = ce[j].bytes;
+    qsort(tiers, p->n_chunks, sizeof *tiers, cmp_tier);
+    size_t nt = 0;
+    for (size_t j = 0; j < p->n_chunks; j++) {
+        if (nt && tiers[nt - 1].tier == tiers[j].tier) tiers[nt - 1].bytes += tiers[j].bytes; /* sizes were checked */
+        else tiers[nt++] = tiers[j];
+    }
+    int rc = check_variants(c, p, jv, tiers, nt);
+    free(tiers);
+    return rc;
+}
+
+static int check_variants(ctx *c, trlc_pack *p, int jv, const tier_bytes *tiers, size_t nt) {
+    const tj_doc *d = c->d;
     size_t i = 0;
     for (int k = tj_first(d, jv); k >= 0; k = tj_next(d, jv, k), i++) {
         char where[48];
@@ -140,14 +175,18 @@ static int get_variants(ctx *c, trlc_pack *p) {
                         sizeof v->id - 1);
         int jt = tj_obj_get(d, k, "tiers");
         if (jt < 0 || d->toks[jt].type != TJ_ARR) return FAIL(c, "%s: %s.tiers: expected an array", c->mpath, where);
+        uint64_t download = 0;
+        int64_t last = -1;
         for (int x = tj_first(d, jt); x >= 0; x = tj_next(d, jt, x)) {
             int64_t t;
-            size_t ch = 0;
-            if (tj_get_i64(d, x, &t) || t < 0 || t > INT32_MAX)
-                return FAIL(c, "%s: %s.tiers: expected non-negative integers", c->mpath, where);
-            while (ch < p->n_chunks && p->chunks[ch].tier != t) ch++;
-            if (ch == p->n_chunks)
-                return FAIL(c, "%s: %s.tiers: no chunk has tier %lld", c->mpath, where, (long long)t);
+            if (tj_get_i64(d, x, &t) || t <= last || t > INT32_MAX)
+                return FAIL(c, "%s: %s.tiers: expected increasing non-negative integers", c->mpath, where);
+            last = t;
+            tier_bytes key = {(int32_t)t, 0};
+            const tier_bytes *tb = bsearch(&key, tiers, nt, sizeof *tiers, cmp_tier);
+            if (!tb) return FAIL(c, "%s: %s.tiers: no chunk has tier %lld", c->mpath, where, (long long)t);
+            if (trlc_add_u64(download, tb->bytes, &download))
+                return FAIL(c, "%s: %s: download size overflows", c->mpath, where);
         }
         v->rank_slices = -1;
         int jr = tj_obj_get(d, k, "rank_slices");
@@ -160,13 +199,21 @@ static int get_variants(ctx *c, trlc_pack *p) {
         if ((tj_obj_get(d, k, "download_bytes") >= 0 && get_u64(c, k, "download_bytes", where, &v->download_bytes)) ||
             (tj_obj_get(d, k, "resident_bytes") >= 0 && get_u64(c, k, "resident_bytes", where, &v->resident_bytes)))
             return -1;
+        if (tj_obj_get(d, k, "download_bytes") >= 0 && v->download_bytes != download)
+            return FAIL(c, "%s: %s.download_bytes: %llu, but its tiers' chunks hold %llu bytes", c->mpath, where,
+                        (unsigned long long)v->download_bytes, (unsigned long long)download);
         p->n_variants = i + 1;
     }
-    for (size_t a = 0; a < p->n_variants; a++)
-        for (size_t b = a + 1; b < p->n_variants; b++)
-            if (!strcmp(p->variants[a].id, p->variants[b].id))
-                return FAIL(c, "%s: variants[%zu].id: \"%s\" is also variants[%zu]", c->mpath, b, p->variants[b].id, a);
-    return 0;
+    /* unique ids (a sorted copy, like the tensor names) */
+    trlc_pack_variant *sv = malloc((p->n_variants ? p->n_variants : 1) * sizeof *sv);
+    if (!sv) return FAIL(c, "out of memory");
+    if (p->n_variants) memcpy(sv, p->variants, p->n_variants * sizeof *sv);
+    qsort(sv, p->n_variants, sizeof *sv, cmp_variant);
+    int rc = 0;
+    for (size_t j = 1; j < p->n_variants && !rc; j++)
+        if (!strcmp(sv[j - 1].id, sv[j].id)) rc = FAIL(c, "%s: variants: id \"%s\" appears twice", c->mpath, sv[j].id);
+    free(sv);
+    return rc;
 }
 
 static int cmp_name(const void *a, const void *b) {
@@ -494,13 +541,14 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
             FAIL(&c, "%s: tensors: name %s appears twice", mpath, sorted[j].name);
             goto done;
         }
-    /* ---- variants */
-    if (get_variants(&c, p)) goto done;
     /* ---- chunk data: size and sha256 before a byte is used */
     for (i = 0; i < nc; i++)
         if (read_chunk(&c, dir, i, &ce[i], &p->chunks[i])) {
             goto done;
         }
+    /* ---- variants: after the chunks, so a chunk whose size the manifest
+     * misstates is reported as such, not as a variant's wrong total */
+    if (get_variants(&c, p, ce)) goto done;
     for (i = 0; i < nt; i++) p->tensors[i].data = p->chunks[tchunk[i]].data + toffs[i];
     p->tokenizer = p->chunks[tch].data + toff;
     p->tokenizer_bytes = (size_t)tbytes;

@@ -162,16 +162,108 @@ int trlc_source_load_tokenizer_llama2c(trlc_model_src *src, const char *path, ch
 int trlc_source_load_tokenizer_hf(trlc_model_src *src, const char *tokenizer_json, const char *tokenizer_config,
                                   char *err, size_t errlen);
 
+/* -------------------------------------------------------------- quantizers */
+
+/* The format versions this library writes and reads (docs/FORMAT.md). A pack
+ * is written as version 1 unless it needs version 2 (t2/t1/bcq tensors or rank
+ * slices), so plain packs stay readable by version-1 readers. */
+#define TRLC_FORMAT_VERSION_MAX TRL_PACK_FORMAT_VERSION /* the newest pack version read and written */
+
+/* Ternary W = s * T (DESIGN.md "Numerics"). If w is already exactly s * T with
+ * one magnitude per tensor, per block of rows, per block of columns (2 to 6
+ * equal blocks: TriLM's model-parallel shards; column blocks a multiple of
+ * 128 wide) or per row, that is used, in this order of preference (fewest
+ * scales first), with the exact magnitudes as scales: *lossless = 1.
+ * Otherwise absmean with `axis` (TRL_SCALE_TENSOR or TRL_SCALE_ROW):
+ * s = mean |W| (summed in double, rounded to f32), T = clamp(roundf(w / s), -1, 1)
+ * in binary32 (roundf: half away from zero; s = 0 gives T = 0).
+ * trits: rows * cols; scales: room for `rows` floats (the most any axis needs);
+ * params: the scale axis and blocks, as the manifest will say them. */
+int trlc_ternary_quantize(const float *w, uint64_t rows, uint64_t cols, trl_scale_axis axis, int8_t *trits,
+                          float *scales, trl_enc_params *params, int *lossless);
+/* The scale of weight (r, c) under params (docs/FORMAT.md's scale table). */
+float trlc_ternary_scale_at(const trl_enc_params *p, const float *scales, uint64_t rows, uint64_t cols, uint64_t r,
+                            uint64_t c);
+
+/* Binary-coded quantization of one row (ShiftAddLLM): per group of p->group
+ * columns, w ~ sum_{i < p->bits} a_i b_i, b_i in {-1, +1}. Planes are added one
+ * at a time: plane i is the greedy one on the residual (b = sign(r), sign(0) =
+ * +1, a = mean |r|), then all planes so far are refined by alternating least
+ * squares (a few rounds: the k x k least-squares scales given the signs, then
+ * each column's best of the 2^k sign combinations given the scales, ties to
+ * +1 in the later planes, so sign(0) = +1 with one plane). The
+ * scales are then rounded as stored (f16, or with p->pow2 the nearest power of
+ * two in 2^-14 .. 2^15) and the signs re-picked for them. Deterministic; the
+ * error never rises with an added bit.
+ * signs: bits * cols ([plane][col], what trl_bcq_pack_row takes); scales:
+ * n_groups * bits, (group, plane); deq (may be NULL): the row as stored. */
+int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p, int8_t *signs, float *scales,
+                          float *deq);
+
+/* 1 if this library was built with LAPACK (low-rank factorisation). */
+int trlc_have_lapack(void);
+/* Truncated SVD of the row-major (rows, cols) w, in double (LAPACK dgesdd):
+ * vt gets the first `rank` rows of S^(1/2) V^T (rank x cols), ut the same rows
+ * of (U S^(1/2))^T (rank x rows), in decreasing singular-value order, each
+ * pair's sign fixed so V's largest entry is positive. sigma (may be NULL):
+ * all min(rows, cols) singular values, descending. */
+int trlc_lowrank(const float *w, uint64_t rows, uint64_t cols, uint64_t rank, float *vt, float *ut, double *sigma,
+                 char *err, size_t errlen);
+
 /* ------------------------------------------------------------- pack writer */
 
+/* What becomes of the linear layers (attn_q/k/v/output, ffn_gate/up/down);
+ * embeddings, the output head and norms are never quantized or factorised. */
+typedef enum trlc_linear_mode {
+    TRLC_LINEAR_DENSE = 0,   /* matrix_encoding, like everything else */
+    TRLC_LINEAR_TERNARY = 1, /* t2 / t1 (trlc_ternary_quantize) */
+    TRLC_LINEAR_BCQ = 2,     /* bcq (trlc_bcq_quantize_row) */
+    TRLC_LINEAR_LOWRANK = 3  /* rank slices only, no base weight */
+} trlc_linear_mode;
+
+#define TRLC_MAX_VARIANTS 16
+
+/* What the writer did to one linear layer (trlc_write_opts.on_tensor). */
+typedef struct trlc_tensor_report {
+    const char *name;          /* the layer's weight name, e.g. "blk.0.attn_q.weight" */
+    trl_encoding encoding;     /* of the base (ternary / bcq), or of the slices without a base */
+    trl_enc_params params;
+    int lossless;              /* ternary: the weights were already s * T and are stored exactly */
+    double base_rel_error;     /* ||W - Q(W)||_F / ||W||_F of the base (ternary / bcq) */
+    double rel_error;          /* the same for all the pack holds: base and every slice */
+    int32_t full_rank;         /* min(rows, cols) */
+    int32_t rank;              /* stored rank of the slices (0: none) */
+    int32_t n_slices;
+} trlc_tensor_report;
+
 typedef struct trlc_write_opts {
-    trl_encoding matrix_encoding; /* 2-D tensors; 1-D tensors are always f32 */
+    trl_encoding matrix_encoding; /* 2-D tensors and rank slices; 1-D tensors are always f32 */
     uint64_t chunk_bytes;         /* most bytes per chunk (a bigger tensor gets its own) */
     int force;                    /* replace an existing pack */
     const char *name;             /* NULL: the source's name */
+    /* format version 2 */
+    trlc_linear_mode linear;
+    trl_encoding ternary_encoding; /* TRL_ENC_T2 (default) or TRL_ENC_T1 */
+    trl_scale_axis ternary_scale;  /* absmean axis: TRL_SCALE_TENSOR (default) or TRL_SCALE_ROW */
+    trl_enc_params bcq;            /* bits (1..4), group (default 128), pow2 */
+    /* TRLC_LINEAR_LOWRANK: one variant per entry. rank_fractions = 0: ranks
+     * are ranks (capped at each layer's min(rows, cols)); 1: fractions in
+     * (0, 1] of each layer's min(rows, cols). Any order; the largest is stored. */
+    double ranks[TRLC_MAX_VARIANTS];
+    int n_ranks;
+    int rank_fractions;
+    int32_t slice_rows;            /* rows per rank slice (default 16; see trlc_pack_write) */
+    int32_t residual_rank;         /* ternary / bcq: also store W - Q(W) at this rank as rank slices */
+    void (*on_tensor)(void *user, const trlc_tensor_report *r);
+    void *user;
 } trlc_write_opts;
 
-trlc_write_opts trlc_write_default_opts(void); /* f32, 4 MiB, no force */
+/* f32, 4 MiB, no force, dense linear layers; t2, tensor scale, bcq 2 bits g128, 16-row slices. */
+trlc_write_opts trlc_write_default_opts(void);
+
+/* Parse a --lowrank list ("64" or "64,32" ranks; "0.75,0.5" fractions: any
+ * value with a '.') into opts->ranks / n_ranks / rank_fractions. */
+int trlc_parse_ranks(const char *s, trlc_write_opts *opts, char *err, size_t errlen);
 
 typedef struct trlc_write_summary {
     size_t n_tensors;
@@ -179,12 +271,26 @@ typedef struct trlc_write_summary {
     uint64_t download_bytes; /* sum of chunk sizes */
     size_t n_chunks;
     uint64_t n_params;
+    int version;             /* format version written */
+    int n_variants;
+    char variant_id[TRLC_MAX_VARIANTS][32];
+    int32_t variant_rank_slices[TRLC_MAX_VARIANTS]; /* -1: the pack has no slices */
+    uint64_t variant_download_bytes[TRLC_MAX_VARIANTS];
 } trlc_write_summary;
 
-/* Write docs/FORMAT.md v1 into `out_dir`: everything goes into a temporary
- * sibling directory that is renamed into place once complete and synced, so a
- * failure never leaves a half-written pack. An existing out_dir is refused
- * unless opts->force, and then only if it is empty or a trillium pack. */
+/* Write a pack (docs/FORMAT.md) into `out_dir`: everything goes into a
+ * temporary sibling directory that is renamed into place once complete and
+ * synced, so a failure never leaves a half-written pack. An existing out_dir
+ * is refused unless opts->force, and then only if it is empty or a trillium pack.
+ *
+ * Rank slices (lowrank, residual): each layer's stored rank is cut at every
+ * variant's rank into segments, segment k going to tier k; all layers cut
+ * segment k into the same number of slices, so one count (the variant's
+ * "rank_slices") selects every layer's prefix. That count is
+ * ceil(largest segment / slice_rows); a layer's segment is cut into slices of
+ * slice_rows rows (the last smaller) when that gives the count, else as evenly
+ * as possible. A layer that reaches its full rank early stops there (the core
+ * uses fewer slices where a layer has fewer). */
 int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_write_opts *opts,
                     trlc_write_summary *summary, char *err, size_t errlen);
 
@@ -194,15 +300,23 @@ typedef struct trlc_pack_chunk {
     char file[64];
     uint8_t *data; /* 64-byte aligned */
     size_t bytes;
+    int32_t tier;
 } trlc_pack_chunk;
+
+typedef struct trlc_pack_variant {
+    char id[64];
+    int32_t rank_slices; /* -1 when the manifest gives none: all slices */
+    uint64_t download_bytes, resident_bytes;
+} trlc_pack_variant;
 
 typedef struct trlc_pack {
     char *dir;
     char *manifest; /* the raw manifest.json, NUL-terminated */
     size_t manifest_len;
+    int version;            /* format version, 1 or 2 */
     char *name;             /* "name" or "" */
     trl_config config;
-    trl_tensor *tensors;    /* names and data point into this pack */
+    trl_tensor *tensors;    /* names and data point into this pack; params filled (version 2) */
     size_t n_tensors;
     const void *tokenizer;  /* blob inside chunk data */
     size_t tokenizer_bytes;
@@ -211,14 +325,20 @@ typedef struct trlc_pack {
     char *chat_template;    /* NULL if none */
     trlc_pack_chunk *chunks;
     size_t n_chunks;
+    trlc_pack_variant *variants;
+    size_t n_variants;
 } trlc_pack;
 
-/* Read and check a pack: the manifest (format, version, every field), each
- * chunk's size and sha256 (before a byte of it is used), every tensor entry.
+/* Read and check a pack (format version 1 or 2): the manifest (format,
+ * version, every field, tensor params, variants), each chunk's size and sha256
+ * (before a byte of it is used), every tensor entry. A newer version is
+ * refused with "this pack needs format version N ... (upgrade trillium)".
  * The pack must outlive models made from its tensors. */
 int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen);
 void trlc_pack_close(trlc_pack *p);
 const trl_tensor *trlc_pack_find(const trlc_pack *p, const char *name);
+/* A variant by id; NULL if the pack has none of that name. */
+const trlc_pack_variant *trlc_pack_variant_find(const trlc_pack *p, const char *id);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -1,5 +1,6 @@
-# Converter tests (label "converter"): the library (readers, writer, loader), and
-# one end-to-end run of the CLIs. Native only: the converter is not built for wasm.
+# Converter tests (label "converter"): the library (readers, quantizers, SVD,
+# writer, loader), and end-to-end runs of the CLIs. Native only: the converter is
+# not built for wasm.
 if(EMSCRIPTEN OR NOT TARGET trillium_convert_lib)
   return()
 endif()
@@ -17,9 +18,22 @@ trl_add_test(test-converter-hf test-converter-hf.c LABELS converter LIBS ${TRLC_
 trl_add_test(test-converter-llama2c test-converter-llama2c.c LABELS converter LIBS ${TRLC_TEST_LIBS}
   ARGS ${TRLC_STORIES}/stories260K.bin ${TRLC_STORIES}/tok512.bin)
 trl_add_test(test-converter-pack test-converter-pack.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+trl_add_test(test-converter-quant test-converter-quant.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+trl_add_test(test-converter-v2 test-converter-v2.c LABELS converter LIBS ${TRLC_TEST_LIBS})
 
 add_test(NAME test-converter-cli
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli.py
           $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval> ${TRLC_STORIES}
   WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test-converter-cli PROPERTIES LABELS converter)
+
+# trillium-convert's version-2 options end to end on models from the reference
+# generator; needs numpy, so it runs with the system Python that has it.
+find_program(TRLC_NUMPY_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(TRLC_NUMPY_PYTHON)
+  add_test(NAME test-converter-cli-v2
+    COMMAND ${TRLC_NUMPY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli_v2.py
+            $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval>
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(test-converter-cli-v2 PROPERTIES LABELS converter)
+endif()

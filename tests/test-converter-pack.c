@@ -4,7 +4,7 @@
 #include "converter/testutil.h"
 #include <math.h>
 
-#include "trlc_internal.h"
+#include "converter/fakesrc.h"
 
 static char err[1024];
 static char *root;
@@ -18,67 +18,6 @@ static trl_config small_config(void) {
     c.dim = 32, c.hidden_dim = 48, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 8;
     c.vocab_size = 40, c.max_seq_len = 16, c.rope_theta = 10000.0f, c.norm_eps = 1e-5f;
     return c;
-}
-
-typedef struct fake {
-    trlc_model_src *src;
-    float *pool;
-} fake;
-
-static const char TEMPLATE[] = "{% for m in messages %}\"{{ m.content }}\"\n{% endfor %}\\ \xc3\xa9";
-
-/* A source whose tensors live in `pool` (f32), with a stand-in tokenizer blob:
- * the writer and loader carry the blob without reading it. */
-static fake make_fake(trl_config c, unsigned seed) {
-    fake f;
-    f.src = trlc_source_new();
-    trlc_model_src *s = f.src;
-    s->cfg = c;
-    s->rope_theta = 10000.0, s->norm_eps = 1e-5;
-    snprintf(s->name, sizeof s->name, "fake");
-    snprintf(s->source, sizeof s->source, "test:fake");
-    size_t n = trlc_tensor_specs(&c, NULL);
-    trlc_tensor_spec *spec = calloc(n, sizeof *spec);
-    trlc_tensor_specs(&c, spec);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += (size_t)(spec[i].shape[0] * (spec[i].n_dims == 2 ? spec[i].shape[1] : 1));
-    f.pool = malloc(total * sizeof(float));
-    s->tensors = calloc(n, sizeof *s->tensors);
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        trlc_src_tensor *t = &s->tensors[i];
-        size_t cnt = (size_t)(spec[i].shape[0] * (spec[i].n_dims == 2 ? spec[i].shape[1] : 1));
-        for (size_t k = 0; k < cnt; k++) {
-            float v = rnd(&seed);
-            f.pool[at + k] = spec[i].n_dims == 1 ? 1.0f + 0.1f * v : 0.2f * v;
-        }
-        snprintf(t->name, sizeof t->name, "%s", spec[i].name);
-        snprintf(t->origin, sizeof t->origin, "fake: %s", spec[i].name);
-        t->dtype = TRLC_DT_F32;
-        t->n_dims = spec[i].n_dims;
-        t->shape[0] = spec[i].shape[0];
-        t->shape[1] = spec[i].shape[1];
-        t->data = (const uint8_t *)(f.pool + at);
-        t->nbytes = cnt * 4;
-        at += cnt;
-    }
-    s->n_tensors = n;
-    free(spec);
-    s->tok.len = 100;
-    s->tok.blob = malloc(100);
-    for (int i = 0; i < 100; i++) ((unsigned char *)s->tok.blob)[i] = (unsigned char)(i * 7 + 3);
-    s->tok.kind = TRL_TOK_SPM;
-    s->tok.bos_id = 1;
-    s->tok.eos_id = 2;
-    s->tok.vocab_size = c.vocab_size;
-    s->tok.chat_template = malloc(sizeof TEMPLATE);
-    memcpy(s->tok.chat_template, TEMPLATE, sizeof TEMPLATE);
-    return f;
-}
-
-static void free_fake(fake *f) {
-    trlc_source_free(f->src);
-    free(f->pool);
 }
 
 static int write_pack(const fake *f, const char *dir, trl_encoding enc, uint64_t chunk, int force) {
@@ -423,8 +362,8 @@ static void test_loader_errors(void) {
     EXPECT_OPEN_FAIL("manifest.json: tensors[1].offset", "not a multiple of 64");
     fresh_pack();
     /* unknown version, wrong format */
-    CHECK(edit_file(mp, "\"version\": 1,", "\"version\": 2,") == 0);
-    EXPECT_OPEN_FAIL("manifest.json: version", "this pack needs format version 2", "upgrade");
+    CHECK(edit_file(mp, "\"version\": 1,", "\"version\": 3,") == 0);
+    EXPECT_OPEN_FAIL("manifest.json: version", "this pack needs format version 3", "upgrade");
     fresh_pack();
     CHECK(edit_file(mp, "\"version\": 1,", "\"version\": \"1\",") == 0);
     EXPECT_OPEN_FAIL("manifest.json: version");

@@ -148,7 +148,7 @@ static void test_bad(void) {
     float f[16] = {0};
     st_add(&b, "x", "F32", 1, (long long[]){16}, f, sizeof f);
     st_write(&b, p);
-    size_t n;
+    size_t n = 0;
     char *whole = read_file(p, &n);
     write_file(p, whole, n - 10);
     EXPECT_FAIL(p, "tensor 'x'", "runs past the data section");

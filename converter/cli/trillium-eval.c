@@ -2,12 +2,15 @@
  * comparing the core with the numpy reference.
  *
  *   trillium-eval PACK (--tokens 1,2,3 | --prompt TEXT) [--greedy N] [--all-logits] [--n-ctx N] [--no-bos]
+ *                 [--variant ID | --rank-slices N]
  *
  * Prints {"tokens": [prompt ids], "logits": [last position], "generated": [N greedy ids],
  * "text": "the generated ids detokenized", "text_hex": its exact bytes}
  * (+ "all_logits": one row per prompt token). Invalid UTF-8 in "text" becomes U+FFFD.
  * Greedy = argmax, lowest id on ties; exactly N tokens, EOS does not stop it.
- * --prompt tokenizes with BOS unless --no-bos. */
+ * --prompt tokenizes with BOS unless --no-bos. --variant runs a pack variant (its
+ * rank_slices), --rank-slices N the first N rank slices of every factorised
+ * layer; the default is all of them (the largest variant). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +21,7 @@
 
 static const char USAGE[] =
     "usage: trillium-eval PACK (--tokens 1,2,3 | --prompt TEXT) [--greedy N] [--all-logits] [--n-ctx N]\n"
-    "                     [--no-bos]\n";
+    "                     [--no-bos] [--variant ID | --rank-slices N]\n";
 
 static int usage_error(const char *msg, const char *arg) {
     fprintf(stderr, "trillium-eval: %s%s%s (see --help)\n", msg, arg ? ": " : "", arg ? arg : "");
@@ -79,7 +82,8 @@ static int32_t argmax(const float *x, int32_t n) {
 
 int main(int argc, char **argv) {
     const char *pack_dir = NULL, *tokens_arg = NULL, *prompt = NULL;
-    long greedy = 0, n_ctx = 0;
+    long greedy = 0, n_ctx = 0, rank_slices = -1;
+    const char *variant = NULL;
     int all = 0, bos = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -99,6 +103,12 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--n-ctx")) {
             if (!more || parse_int(argv[++i], 0, 1 << 24, &n_ctx))
                 return usage_error("--n-ctx needs a non-negative integer", more ? argv[i] : NULL);
+        } else if (!strcmp(a, "--variant")) {
+            if (!more) return usage_error("missing value for", a);
+            variant = argv[++i];
+        } else if (!strcmp(a, "--rank-slices")) {
+            if (!more || parse_int(argv[++i], 0, INT32_MAX, &rank_slices))
+                return usage_error("--rank-slices needs a non-negative integer", more ? argv[i] : NULL);
         } else if (!strcmp(a, "--no-bos")) {
             bos = 0;
         } else if (!strcmp(a, "--all-logits")) {
@@ -113,6 +123,7 @@ int main(int argc, char **argv) {
     }
     if (!pack_dir) return usage_error("missing PACK", NULL);
     if (!tokens_arg == !prompt) return usage_error("give exactly one of --tokens and --prompt", NULL);
+    if (variant && rank_slices >= 0) return usage_error("give at most one of --variant and --rank-slices", NULL);
 
     char err[1024];
     int rc = 1;
@@ -173,6 +184,21 @@ int main(int argc, char **argv) {
     }
     if (trl_ctx_create(model, &cp, &ctx, &e) != TRL_OK) {
         fprintf(stderr, "trillium-eval: %s\n", e.msg);
+        goto done;
+    }
+    if (variant) {
+        const trlc_pack_variant *v = trlc_pack_variant_find(pack, variant);
+        if (!v) {
+            fprintf(stderr, "trillium-eval: --variant: %s has no variant \"%s\"%s", pack_dir, variant,
+                    pack->n_variants ? " (it has" : "\n");
+            for (size_t i = 0; i < pack->n_variants; i++)
+                fprintf(stderr, " %s%s", pack->variants[i].id, i + 1 < pack->n_variants ? "," : ")\n");
+            goto done;
+        }
+        rank_slices = v->rank_slices;
+    }
+    if (rank_slices >= 0 && trl_ctx_set_rank_slices(ctx, (int32_t)rank_slices) != TRL_OK) {
+        fprintf(stderr, "trillium-eval: rank slices: %s\n", trl_ctx_last_error(ctx));
         goto done;
     }
     if (all && !(all_logits = malloc((size_t)n * (size_t)V * sizeof *all_logits))) {
