@@ -13,55 +13,19 @@
 #include <string.h>
 
 #include "../../internal.h"
+#include "../bcq.h"
 #include "../kernels.h"
-
-/* Shape of one bcq row, from the weight's parameters. */
-typedef struct bcq_geom {
-    int k;          /* bit planes */
-    int g;          /* columns per group */
-    int ng;         /* groups per row */
-    int cols_pad;   /* ng * g */
-    size_t pb;      /* bytes per plane: cols_pad / 8 */
-    size_t sc_off;  /* offset of the (group, plane) f16 scales in the row */
-} bcq_geom;
-
-static int geom_of(const trl_weight *w, bcq_geom *G) {
-    const trl_enc_params *p = &w->params;
-    if (w->enc != TRL_ENC_BCQ || w->cols < 1 || w->rows < 0) return 0;
-    size_t rb = trl_bcq_row_bytes(p, (uint64_t)w->cols);
-    if (!rb || w->row_bytes < rb) return 0;
-    G->k = p->bits;
-    G->g = p->group;
-    G->ng = (w->cols + p->group - 1) / p->group;
-    G->cols_pad = G->ng * G->g;
-    G->pb = (size_t)G->cols_pad / 8;
-    G->sc_off = (size_t)G->k * G->pb;
-    return 1;
-}
-
-static inline float scale_at(const uint8_t *row, const bcq_geom *G, int gi, int i) {
-    const uint8_t *s = row + G->sc_off + 2 * ((size_t)gi * (size_t)G->k + (size_t)i);
-    return trl_f16_to_f32((uint16_t)(s[0] | (s[1] << 8)));
-}
 
 /* ------------------------------------------------------------ prepare */
 
-/* Scratch: [qscale: ntok f32, padded to 32 bytes][q: ntok * cols_pad int8]
- * [tables: ntok * cols_pad/4 quads * 16 int16], from a 32-byte aligned start. */
-static size_t act_bytes_ref(const trl_weight *w, int ntok) {
-    bcq_geom G;
-    if (!geom_of(w, &G) || ntok < 1) return 0;
-    size_t n = (size_t)ntok, cp = (size_t)G.cols_pad;
-    return 32 + ((4 * n + 31) & ~(size_t)31) + n * cp + n * (cp / 4) * 32;
-}
-
+/* Scratch as bcq.h lays it out, each quad's table 16 int16 entries. */
 static void prepare_ref(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
     bcq_geom G;
     memset(act, 0, sizeof *act);
     act->ntok = ntok;
     act->cols = w->cols;
     act->x = x;
-    if (!geom_of(w, &G)) return;
+    if (!bcq_geom_of(w, &G)) return;
     const size_t n = (size_t)ntok, cp = (size_t)G.cols_pad, stride = (cp / 4) * 32;
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     float *qs = (float *)base;
@@ -88,7 +52,7 @@ static void prepare_ref(const trl_weight *w, const float *x, int ntok, void *scr
 
 static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
     bcq_geom G;
-    if (!geom_of(w, &G)) return;
+    if (!bcq_geom_of(w, &G)) return;
     const int ntok = act->ntok, gb = G.g / 8;
     float acc[TRL_KMAX_TOKENS];
     for (int r = r0; r < r1; r++) {
@@ -97,7 +61,7 @@ static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ld
         for (int gi = 0; gi < G.ng; gi++)
             for (int i = 0; i < G.k; i++) {
                 const uint8_t *bits = row + (size_t)i * G.pb + (size_t)gi * (size_t)gb;
-                const float s = scale_at(row, &G, gi, i);
+                const float s = bcq_scale_at(row, &G, gi, i);
                 for (int t = 0; t < ntok; t++) {
                     /* the quads of this group: 2 per byte, low nibble first */
                     const int16_t *T = (const int16_t *)((const uint8_t *)act->aux + (size_t)t * act->aux_stride) +
@@ -113,7 +77,7 @@ static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ld
 
 static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) {
     bcq_geom G;
-    if (!geom_of(w, &G)) {
+    if (!bcq_geom_of(w, &G)) {
         memset(out, 0, (size_t)n * sizeof *out);
         return;
     }
@@ -122,16 +86,16 @@ static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) 
         int c = c0 + j, gi = c / G.g;
         float v = 0.0f;
         for (int i = 0; i < G.k; i++) {
-            float s = scale_at(r, &G, gi, i);
+            float s = bcq_scale_at(r, &G, gi, i);
             v += (r[(size_t)i * G.pb + (size_t)(c >> 3)] >> (c & 7)) & 1 ? s : -s;
         }
         out[j] = v;
     }
 }
 
-static const trl_kernel_ops ref_ops = {"ref", act_bytes_ref, prepare_ref, matmul_ref, decode_ref};
+static const trl_kernel_ops ref_ops = {"ref", bcq_act_bytes, prepare_ref, matmul_ref, decode_ref};
 
 const trl_kernel_ops *trl_bcq_ref(const trl_weight *w) {
     bcq_geom G;
-    return geom_of(w, &G) ? &ref_ops : NULL;
+    return bcq_geom_of(w, &G) ? &ref_ops : NULL;
 }

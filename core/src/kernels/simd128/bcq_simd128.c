@@ -16,28 +16,10 @@
 #include <wasm_simd128.h>
 
 #include "../../internal.h"
+#include "../bcq.h"
 #include "../kernels.h"
 
 #define RB 16       /* rows per block: one byte lane each */
-
-typedef struct bcq_geom {
-    int k, g, ng, cols_pad;
-    size_t pb, sc_off;
-} bcq_geom;
-
-static int geom_of(const trl_weight *w, bcq_geom *G) {
-    const trl_enc_params *p = &w->params;
-    if (w->enc != TRL_ENC_BCQ || w->cols < 1 || w->rows < 0) return 0;
-    size_t rb = trl_bcq_row_bytes(p, (uint64_t)w->cols);
-    if (!rb || w->row_bytes < rb) return 0;
-    G->k = p->bits;
-    G->g = p->group;
-    G->ng = (w->cols + p->group - 1) / p->group;
-    G->cols_pad = G->ng * G->g;
-    G->pb = (size_t)G->cols_pad / 8;
-    G->sc_off = (size_t)G->k * G->pb;
-    return 1;
-}
 
 /* Exact f16 -> f32 of 4 halves (sign-extended to i32 lanes), infinities and
  * NaNs included, as trl_f16_to_f32: exponent and mantissa moved into place
@@ -51,29 +33,17 @@ static inline v128_t f16x4_to_f32x4(v128_t h32) {
     return wasm_v128_or(f, wasm_v128_and(h32, wasm_i32x4_splat((int32_t)0x80000000u)));
 }
 
-static inline float scale_at(const uint8_t *row, const bcq_geom *G, int gi, int i) {
-    const uint8_t *s = row + G->sc_off + 2 * ((size_t)gi * (size_t)G->k + (size_t)i);
-    return trl_f16_to_f32((uint16_t)(s[0] | (s[1] << 8)));
-}
-
 /* ------------------------------------------------------------ prepare */
 
 /* Scratch as the reference's, but each quad's table is 16 low bytes then 16
  * high bytes (32 bytes per quad, 8 per column). */
-static size_t act_bytes_simd(const trl_weight *w, int ntok) {
-    bcq_geom G;
-    if (!geom_of(w, &G) || ntok < 1) return 0;
-    size_t n = (size_t)ntok, cp = (size_t)G.cols_pad;
-    return 32 + ((4 * n + 31) & ~(size_t)31) + n * cp + n * (cp / 4) * 32;
-}
-
 static void prepare_simd(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
     bcq_geom G;
     memset(act, 0, sizeof *act);
     act->ntok = ntok;
     act->cols = w->cols;
     act->x = x;
-    if (!geom_of(w, &G)) return;
+    if (!bcq_geom_of(w, &G)) return;
     const size_t n = (size_t)ntok, cp = (size_t)G.cols_pad, stride = (cp / 4) * 32;
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     float *qs = (float *)base;
@@ -251,7 +221,7 @@ static inline __attribute__((always_inline)) void row_block(const trl_weight *w,
 
 static void matmul_simd(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
     bcq_geom G;
-    if (!geom_of(w, &G)) return;
+    if (!bcq_geom_of(w, &G)) return;
     for (int rb0 = r0; rb0 < r1; rb0 += RB) {
         const int nr = r1 - rb0 < RB ? r1 - rb0 : RB;
         if (act->ntok == 1)
@@ -263,7 +233,7 @@ static void matmul_simd(const trl_weight *w, const trl_act *act, float *y, int l
 
 static void decode_simd(const trl_weight *w, int row, int c0, int n, float *out) {
     bcq_geom G;
-    if (!geom_of(w, &G)) {
+    if (!bcq_geom_of(w, &G)) {
         memset(out, 0, (size_t)n * sizeof *out);
         return;
     }
@@ -272,17 +242,17 @@ static void decode_simd(const trl_weight *w, int row, int c0, int n, float *out)
         int c = c0 + j, gi = c / G.g;
         float v = 0.0f;
         for (int i = 0; i < G.k; i++) {
-            float s = scale_at(r, &G, gi, i);
+            float s = bcq_scale_at(r, &G, gi, i);
             v += (r[(size_t)i * G.pb + (size_t)(c >> 3)] >> (c & 7)) & 1 ? s : -s;
         }
         out[j] = v;
     }
 }
 
-static const trl_kernel_ops simd_ops = {"simd128", act_bytes_simd, prepare_simd, matmul_simd, decode_simd};
+static const trl_kernel_ops simd_ops = {"simd128", bcq_act_bytes, prepare_simd, matmul_simd, decode_simd};
 
 const trl_kernel_ops *trl_bcq_simd128(const trl_weight *w) {
     bcq_geom G;
-    return geom_of(w, &G) ? &simd_ops : NULL;
+    return bcq_geom_of(w, &G) ? &simd_ops : NULL;
 }
 #endif
