@@ -178,6 +178,7 @@ def int8_quantize(x):
     x (..., n) -> (q float64 integers (..., n), a float32 (...))."""
     x32 = np.asarray(x, dtype=np.float64).astype(np.float32)
     a = np.max(np.abs(x32), axis=-1)
+    a = np.where(a < np.float32(1e-30), np.float32(0), a).astype(np.float32)  # FORMAT.md: q = 0, a = 0
     safe = np.where(a > 0, a, np.float32(1))
     with np.errstate(over="ignore"):
         f = (np.float32(127) / safe).astype(np.float32)

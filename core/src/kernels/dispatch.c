@@ -73,7 +73,7 @@ float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t
         float a = x[i] < 0 ? -x[i] : x[i];
         if (a > amax) amax = a;
     }
-    if (amax == 0.0f) {
+    if (amax < TRL_ACT_MIN_ABSMAX) { /* 0, or so small that 127/amax overflows */
         memset(q, 0, (size_t)cols_pad);
         return 0.0f;
     }
@@ -109,10 +109,11 @@ void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scra
             float a = xt[i] < 0 ? -xt[i] : xt[i];
             if (a > amax) amax = a;
         }
-        const float f = amax > 0.0f ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        const int zero = amax < TRL_ACT_MIN_ABSMAX;
+        const float f = zero ? 0.0f : 127.0f / amax, d = zero ? 0.0f : amax / 127.0f;
         for (int32_t i = 0; i < w->cols; i++) {
             float v = roundf(xt[i] * f);
-            ot[i] = (v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v) * d;
+            ot[i] = (v > 127.0f ? 127.0f : v >= -128.0f ? v : -128.0f) * d;
         }
     }
     act->x = o;

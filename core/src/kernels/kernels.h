@@ -110,6 +110,10 @@ const trl_kernel_ops *trl_ternary_avx2(const trl_weight *w);
 const trl_kernel_ops *trl_bcq_avx2(const trl_weight *w);
 #endif
 
+/* A token whose max|x| is below this quantizes to all zeros (so 127 / max|x|
+ * never overflows); docs/FORMAT.md states the same. */
+#define TRL_ACT_MIN_ABSMAX 1e-30f
+
 /* Shared helpers for prepare(): the int8 per-token quantizer of docs/FORMAT.md
  * (q = clamp(roundf(x * 127 / a), -128, 127), padded with zeros to cols_pad),
  * returning a / 127. */

@@ -109,6 +109,8 @@ void trl_t2_decode(const trl_weight *w, int row, int c0, int n, float *out);
 enum { TRL_T2_SIMD_MAD = 0, TRL_T2_SIMD_LUT = 1, TRL_T2_SIMD_EXTMUL = 2, TRL_T2_SIMD_NVARIANTS = 3 };
 /* NULL if which is out of range or w is not t2. The float-mode ops are the same for every which. */
 const trl_kernel_ops *trl_ternary_simd128_variant(const trl_weight *w, int which);
+/* trl_quantize_act_i8 in SIMD128, the same bits (ternary_simd128.c). */
+float trl_t2_quantize_simd128(const float *x, int32_t cols, int32_t cols_pad, int8_t *q);
 /* Defined in ternary_simd128_lut.c. */
 const trl_kernel_ops *trl_ternary_simd128_lut(const trl_weight *w);
 #endif

@@ -10,7 +10,11 @@
  * must be 16 rows at the same column pair: the kernel transposes each 16 x 32
  * byte block of 16 rows in registers, then per byte and nibble does two
  * swizzles (low, high), interleaves them back into int16 (rows 0-7, 8-15) and
- * adds. No weight multiplies and no sum(q) correction (the table holds T*q). */
+ * adds. No weight multiplies and no sum(q) correction (the table holds T*q).
+ * In V8 each swizzle is two instructions (a saturating add keeps indices >= 16
+ * zeroing), so per 32 weights this is ~10 instructions against MAD's ~13 per
+ * 32, but the transpose, the index extraction and the 16 KiB of tables per
+ * 1024 columns and token make it ~15% slower than MAD in practice. */
 #ifdef __wasm_simd128__
 #include <string.h>
 #include <wasm_simd128.h>
@@ -26,7 +30,7 @@
 static size_t act_bytes_lut(const trl_weight *w, int ntok) { return trl_t2_act_bytes_i8(w, ntok, 16); }
 
 static void prepare_lut(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
-    trl_t2_prepare_i8(w, x, ntok, scratch, 16, act);
+    trl_t2_prepare_i8(w, x, ntok, scratch, 16, trl_t2_quantize_simd128, act);
     const int32_t cols_pad = trl_t2_cols_pad(w);
     /* entries 0-7 and 8-15 of a table: (ua - 1) * qa + (ub - 1) * qb, n = ua + 4 ub */
     const v128_t ka = wasm_i16x8_make(-1, 0, 1, 2, -1, 0, 1, 2);
@@ -141,25 +145,30 @@ static void lut_tile_4(const uint8_t *const *rp, const trl_act *act, int t0, int
 
 static void matmul_lut(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
     const int nsb = trl_t2_nsb(w), sbb = trl_t2_sb_blocks(w), nblk = trl_t2_nblk(w);
+    const int rblk = act->ntok == 1 ? r1 - r0 : trl_t2_row_block(w);
     int32_t dot[16][MAXT][64], part[16][MAXT];
-    for (int r = r0; r < r1; r += 16) {
-        const int R = r1 - r < 16 ? r1 - r : 16;
-        const uint8_t *rp[16];
-        /* a short tile repeats its last row; those lanes are dropped */
-        for (int i = 0; i < 16; i++) rp[i] = w->data + (size_t)(r + (i < R ? i : R - 1)) * w->row_bytes;
+    for (int rb = r0; rb < r1; rb += rblk) {
+        const int rbe = r1 - rb < rblk ? r1 : rb + rblk;
         for (int t0 = 0; t0 < act->ntok;) {
             int TN = act->ntok - t0 >= 4 ? 4 : act->ntok - t0 >= 2 ? 2 : 1;
-            for (int sb = 0; sb < nsb; sb++) {
-                int b0 = sb * sbb, b1 = nsb == 1 ? nblk : b0 + sbb;
-                if (TN == 4) lut_tile_4(rp, act, t0, b0, b1, part);
-                else if (TN == 2) lut_tile_2(rp, act, t0, b0, b1, part);
-                else lut_tile_1(rp, act, t0, b0, b1, part);
-                for (int i = 0; i < R; i++)
-                    for (int t = 0; t < TN; t++) dot[i][t][sb] = part[i][t];
+            for (int r = rb; r < rbe; r += 16) {
+                const int R = rbe - r < 16 ? rbe - r : 16;
+                const uint8_t *rp[16];
+                /* a short tile repeats its last row; those lanes are dropped */
+                for (int i = 0; i < 16; i++) rp[i] = w->data + (size_t)(r + (i < R ? i : R - 1)) * w->row_bytes;
+                for (int sb = 0; sb < nsb; sb++) {
+                    int b0 = sb * sbb, b1 = nsb == 1 ? nblk : b0 + sbb;
+                    if (TN == 4) lut_tile_4(rp, act, t0, b0, b1, part);
+                    else if (TN == 2) lut_tile_2(rp, act, t0, b0, b1, part);
+                    else lut_tile_1(rp, act, t0, b0, b1, part);
+                    for (int i = 0; i < R; i++)
+                        for (int t = 0; t < TN; t++) dot[i][t][sb] = part[i][t];
+                }
+                for (int t = 0; t < TN; t++)
+                    for (int i = 0; i < R; i++)
+                        y[(size_t)(t0 + t) * ldy + r + i] =
+                            trl_t2_finish_i8(w, r + i, dot[i][t], nsb, act->qscale[t0 + t]);
             }
-            for (int t = 0; t < TN; t++)
-                for (int i = 0; i < R; i++)
-                    y[(size_t)(t0 + t) * ldy + r + i] = trl_t2_finish_i8(w, r + i, dot[i][t], nsb, act->qscale[t0 + t]);
             t0 += TN;
         }
     }
