@@ -200,7 +200,7 @@ float trl_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
 /* ------------------------------------------------------------ rows */
 
-static void quantize_block_q8_0(const float *x, int n, trl_block_q8_0 *b) {
+void trl_quantize_block_q8_0(const float *x, int n, trl_block_q8_0 *b) {
     float amax = 0.0f;
     for (int i = 0; i < n; i++) {
         float a = fabsf(x[i]);
@@ -234,7 +234,7 @@ trl_status trl_encode_row(trl_encoding e, const float *src, uint64_t n, void *ds
         uint8_t *o = dst;
         for (uint64_t i = 0; i < n; i += TRL_Q8_0_BLOCK) {
             int len = n - i < TRL_Q8_0_BLOCK ? (int)(n - i) : TRL_Q8_0_BLOCK;
-            quantize_block_q8_0(src + i, len, &b);
+            trl_quantize_block_q8_0(src + i, len, &b);
             memcpy(o + (i / TRL_Q8_0_BLOCK) * TRL_Q8_0_BLOCK_BYTES, &b, sizeof b);
         }
         return TRL_OK;

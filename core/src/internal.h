@@ -25,6 +25,23 @@ typedef struct trl_block_q8_0 {
     int8_t qs[TRL_Q8_0_BLOCK];   /* quants */
 } trl_block_q8_0;
 
+/* The q8_0 quantizer of docs/FORMAT.md for one block of n <= 32 values (the
+ * rest zero-padded): weights in the converter, activations in the q8_0 kernels. */
+void trl_quantize_block_q8_0(const float *x, int n, trl_block_q8_0 *b);
+
+/* f16 -> f32 for finite values, inline (the kernels' inner loops). */
+static inline float trl_h2f_finite(uint16_t h) {
+    uint32_t mag = (uint32_t)(h & 0x7FFF) << 13, sign = (uint32_t)(h & 0x8000) << 16;
+    float f;
+    __builtin_memcpy(&f, &mag, 4);
+    f *= 0x1p112f;
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    u |= sign;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
 /* Fill err (if not NULL) and return s. vsnprintf formats into memory only: no I/O. */
 trl_status trl_set_error(trl_error *err, trl_status s, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -48,6 +48,8 @@ generated text is decoded with the pack's blob.
 import argparse
 import json
 import os
+
+import numpy as np
 import sys
 import unicodedata
 
@@ -66,14 +68,14 @@ def fmt(x):
 class SourceModel:
     """A checkpoint's weights through model.forward (PackModel's interface)."""
 
-    def __init__(self, cfg, W):
-        self.cfg, self.W = cfg, W
+    def __init__(self, cfg, W, q8=()):
+        self.cfg, self.W, self.q8 = cfg, W, frozenset(q8)
 
     def forward(self, tokens):
-        return M.forward(self.cfg, self.W, tokens)
+        return M.forward(self.cfg, self.W, tokens, q8=self.q8)
 
     def greedy(self, tokens, n):
-        return M.greedy(self.cfg, self.W, tokens, n)
+        return M.greedy(self.cfg, self.W, tokens, n, q8=self.q8)
 
 
 def source_tokenizer(args, vocab_size=None):
@@ -105,7 +107,8 @@ def load(args):
     unknown = [n for n in keep if n not in W]
     if unknown:
         raise ValueError("--f32-tensors: no tensor named %s" % ", ".join(unknown))
-    return SourceModel(cfg, M.encode_weights(W, args.dtype or "f32", keep)), tok
+    q8 = [n for n, w in W.items() if np.ndim(w) == 2 and n not in keep] if args.dtype == "q8_0" else []
+    return SourceModel(cfg, M.encode_weights(W, args.dtype or "f32", keep), q8), tok
 
 
 def prompt_text(tok, p):

@@ -56,7 +56,7 @@ def f16_roundtrip(w):
     return np.asarray(w, dtype=np.float32).astype(np.float16).astype(np.float64)
 
 
-def q8_0_quantize(w):
+def q8_0_quantize(w, log_ties=False):
     """Quantize a (rows, cols) matrix to q8_0 blocks along each row.
 
     Exactly GGUF/ggml's quantize_row_q8_0_ref, all in float32:
@@ -88,6 +88,11 @@ def q8_0_quantize(w):
     p64 = prod.astype(np.float64)
     q = np.sign(p64) * np.floor(np.abs(p64) + 0.5)
     q = np.clip(q, -128, 127).astype(np.int8)
+    if _tie_log is not None and log_ties and np.any(amax > 0):
+        # distance of x * id from a rounding tie: activations computed in float32 by a
+        # core can sit on the other side of .5 when this is tiny (see TieMargin)
+        ap = np.abs(p64[amax > 0])
+        _tie_log.append(float(np.min(np.abs(ap - np.floor(ap) - 0.5))))
     return d.astype(np.float16), q
 
 
@@ -99,6 +104,16 @@ def q8_0_dequantize(d16, q, cols):
 def q8_0_roundtrip(w):
     d16, q = q8_0_quantize(w)
     return q8_0_dequantize(d16, q, np.shape(w)[1])
+
+
+def q8_0_act(x):
+    """The activations a q8_0 weight computes with (FORMAT.md: q8_0 x q8_0, as
+    ggml): each row of x (tokens, in) through the q8_0 quantizer and back.
+    Since every weight is d_w * q_w exactly, W @ q8_0_act(x) is the kernel's
+    sum over blocks of d_w * d_x * (exact integer dot)."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64)).astype(np.float32)
+    d16, q = q8_0_quantize(x, log_ties=True)
+    return q8_0_dequantize(d16, q, x.shape[1])
 
 
 def q8_0_bytes(w):
@@ -242,7 +257,7 @@ def attention(q, k, v, n_kv_heads, start=0):
     return out.reshape(T, nh * hd)
 
 
-def forward(cfg, W, tokens, cache=None, linear=None):
+def forward(cfg, W, tokens, cache=None, linear=None, q8=()):
     """tokens: list of ids -> logits (T, vocab) float64 for every position.
     W: float64 weights by pack name (see encode_weights).
     cache: None (tokens start at position 0), or a list that this call
@@ -251,7 +266,8 @@ def forward(cfg, W, tokens, cache=None, linear=None):
     recompute).
     linear: None, or linear(name, x, head=False) -> x W^T, which then does
     every block matmul and the output head (pack.py runs the pack encodings
-    through it); W then needs only token_embd.weight and the norm vectors."""
+    through it); W then needs only token_embd.weight and the norm vectors.
+    q8: names of the q8_0-encoded matrices, whose inputs go through q8_0_act."""
     tokens = np.asarray(tokens, dtype=np.int64)
     T = len(tokens)
     if T == 0:
@@ -264,7 +280,10 @@ def forward(cfg, W, tokens, cache=None, linear=None):
     aq = act_quant_int8 if cfg.act_quant == "int8" else (lambda a: a)
 
     def lin(name, a):
-        return linear(name, a) if linear else aq(a) @ W[name].T
+        if linear:
+            return linear(name, a)
+        a = aq(a)
+        return (q8_0_act(a) if name in q8 else a) @ W[name].T
 
     x = W["token_embd.weight"][tokens].astype(np.float64)
     for l in range(cfg.n_layers):
@@ -300,7 +319,9 @@ def forward(cfg, W, tokens, cache=None, linear=None):
         x = x + lin(p + "ffn_down.weight", g)
     x = rmsnorm(x, W["output_norm.weight"], eps)
     head = "token_embd.weight" if cfg.tied_embeddings else "output.weight"
-    return linear(head, x, head=True) if linear else x @ W[head].T
+    if linear:
+        return linear(head, x, head=True)
+    return (q8_0_act(x) if head in q8 else x) @ W[head].T
 
 
 def argmax_lowest(logits):
@@ -313,7 +334,7 @@ def top2_gap(logits):
     return float(s[-1] - s[-2]) if len(s) > 1 else float("inf")
 
 
-def greedy(cfg, W, tokens, n, recompute=False, linear=None):
+def greedy(cfg, W, tokens, n, recompute=False, linear=None, q8=()):
     """n greedy steps (argmax, lowest id on ties). Does not stop at EOS.
     With recompute, every step runs the whole sequence again (no KV cache);
     otherwise the prompt runs once and each new token is one cached step.
@@ -323,11 +344,11 @@ def greedy(cfg, W, tokens, n, recompute=False, linear=None):
     logits = None
     for i in range(n):
         if recompute:
-            logits = forward(cfg, W, seq, linear=linear)[-1]
+            logits = forward(cfg, W, seq, linear=linear, q8=q8)[-1]
         elif i == 0:
-            logits = forward(cfg, W, seq, cache, linear)[-1]
+            logits = forward(cfg, W, seq, cache, linear, q8)[-1]
         else:
-            logits = forward(cfg, W, seq[-1:], cache, linear)[-1]
+            logits = forward(cfg, W, seq[-1:], cache, linear, q8)[-1]
         t = argmax_lowest(logits)
         gaps.append(top2_gap(logits))
         gen.append(t)

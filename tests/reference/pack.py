@@ -15,7 +15,8 @@ Ternary (trits and scales); bcq -> Bcq (sign planes and f16 scales).
 
 Forward numerics, per linear layer (everything else is model.forward, float64):
 - dense (f32, f16, q8_0): y = W x; when config.act_quant is "int8", x is first
-  replaced by q * (a / 127) (model.int8_quantize), except for the output head.
+  replaced by q * (a / 127) (model.int8_quantize), except for the output head;
+  a q8_0 matrix then sees model.q8_0_act(x) (q8_0 x q8_0, as ggml).
 - ternary, act_quant "float": y = sum over scale blocks of s_blk * (T_blk . x).
 - ternary, act_quant "int8": y = (a / 127) * sum_blk s_blk * (T_blk . q), the
   dots exact integers.
@@ -626,8 +627,10 @@ class Linear:
     """One linear layer of a pack: base (ndarray, Ternary, Bcq or None) and
     rank slices [(U^T (r, out), V (r, in))]."""
 
-    def __init__(self, base, slices, shape):
-        self.base, self.slices, self.shape = base, slices, shape
+    def __init__(self, base, slices, shape, base_q8=False):
+        # base_q8 / each slice's third member: the matrix is q8_0, so its input
+        # goes through the q8_0 activation quantizer (FORMAT.md: q8_0 x q8_0)
+        self.base, self.slices, self.shape, self.base_q8 = base, slices, shape, base_q8
 
     def apply(self, x, act):
         """x (T, in) float64; act "float" | "int8" (the config's act_quant;
@@ -636,11 +639,12 @@ class Linear:
         if self.base is None:
             y = np.zeros((x.shape[0], self.shape[0]))
         elif isinstance(self.base, np.ndarray):
-            y = (M.act_quant_int8(x) if act == "int8" else x) @ self.base.T
+            xa = M.act_quant_int8(x) if act == "int8" else x
+            y = (M.q8_0_act(xa) if self.base_q8 else xa) @ self.base.T
         else:
             y = self.base.apply(x, act)
-        for ut, v in self.slices:
-            y = y + (x @ v.T) @ ut
+        for ut, v, v_q8 in self.slices:
+            y = y + ((M.q8_0_act(x) if v_q8 else x) @ v.T) @ ut
         return y
 
 
@@ -663,9 +667,10 @@ class PackModel:
             if name == "token_embd.weight":
                 self.W[name] = base if isinstance(base, np.ndarray) else base.dense()
             if name.startswith("blk.") or name == head:
-                sl = [(pack.dense(u), pack.dense(v))
+                sl = [(pack.dense(u), pack.dense(v), pack.tensors[v]["encoding"] == "q8_0")
                       for u, v in _active(pack.slices.get(prefix, []), rank_slices)]
-                self.linears[name] = Linear(base, sl, shape)
+                self.linears[name] = Linear(base, sl, shape, name in pack.tensors
+                                            and pack.tensors[name]["encoding"] == "q8_0")
         self.head = head
 
     def linear(self, name, x, head=False):

@@ -648,12 +648,16 @@ def emulated_linear(cfg, Wd, pk, n=None):
         lr = 0.0
         if prefix in pk.slices:
             base = pk.dense(name) if name in pk.tensors else np.zeros(Wd[name].shape)
-            lr = x @ (pk.effective(name, n) - base).T
+            for u, v in (pk.slices[prefix] if n is None else pk.slices[prefix][:n]):
+                xv = M.q8_0_act(x) if pk.tensors[v]["encoding"] == "q8_0" else x  # q8_0 x q8_0
+                lr = lr + (xv @ pk.dense(v).T) @ pk.dense(u)
         else:
             base = Wd[name]
-        enc_bcq = name in pk.tensors and pk.tensors[name]["encoding"] == "bcq"
-        if not head and (cfg.act_quant == "int8" or enc_bcq):
+        enc = pk.tensors[name]["encoding"] if name in pk.tensors else None
+        if not head and (cfg.act_quant == "int8" or enc == "bcq"):
             x = M.act_quant_int8(x)
+        if enc == "q8_0":
+            x = M.q8_0_act(x)
         return x @ base.T + lr
     return lin
 
@@ -856,7 +860,7 @@ class TestPackEncodings(unittest.TestCase):
             err = np.linalg.norm(p.effective("blk.1.ffn_up.weight", n) - w)
             self.assertAlmostEqual(err, np.sqrt(np.sum(S[bounds[n]:] ** 2)), delta=1e-4)  # Eckart-Young
         x = rng.standard_normal((2, in_))
-        lin = P.Linear(None, [(p.dense("blk.1.ffn_up.lr_u.%d" % s), p.dense("blk.1.ffn_up.lr_v.%d" % s))
+        lin = P.Linear(None, [(p.dense("blk.1.ffn_up.lr_u.%d" % s), p.dense("blk.1.ffn_up.lr_v.%d" % s), False)
                               for s in range(3)], (out_, in_))
         np.testing.assert_allclose(lin.apply(x, "float"), x @ w.T, atol=1e-5)
 
@@ -1056,10 +1060,11 @@ class TestGeneratedModels(unittest.TestCase):
                                             os.path.join(d, "tokenizer_config.json"))
         ids = tok.encode("Once upon a time", bos=True)
         self.assertEqual(res[0]["tokens"], ids)
-        logits = M.forward(cfg, M.encode_weights(W, "q8_0"), ids)
+        q8 = [k for k, w in W.items() if np.ndim(w) == 2]  # every matrix is q8_0: q8_0 x q8_0
+        logits = M.forward(cfg, M.encode_weights(W, "q8_0"), ids, q8=q8)
         np.testing.assert_allclose(res[0]["logits"], logits[-1], rtol=1e-8, atol=1e-8)
         self.assertEqual(len(res[0]["all_logits"]), len(ids))
-        self.assertEqual(res[0]["generated"], M.greedy(cfg, M.encode_weights(W, "q8_0"), ids, 4)[0])
+        self.assertEqual(res[0]["generated"], M.greedy(cfg, M.encode_weights(W, "q8_0"), ids, 4, q8=q8)[0])
 
     @unittest.skipUnless(os.path.exists(STORIES_BIN), "stories260K not found")
     def test_golden_cli_llama2c(self):

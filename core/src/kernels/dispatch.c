@@ -118,3 +118,27 @@ void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scra
     }
     act->x = o;
 }
+
+size_t trl_act_bytes_q8_0(const trl_weight *w, int ntok) {
+    const size_t nb = ((size_t)w->cols + TRL_Q8_0_BLOCK - 1) / TRL_Q8_0_BLOCK;
+    const size_t fq = (trl_act_bytes_none(w, ntok) + 63) / 64 * 64;
+    return fq + (size_t)ntok * nb * (sizeof(trl_block_q8_0) + sizeof(float)) + 64;
+}
+
+void trl_prepare_q8_0(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act) {
+    trl_prepare_float(w, x, ntok, scratch, act); /* act->x: x, or its int8 rounding in scratch */
+    const int cols = w->cols, nb = (cols + TRL_Q8_0_BLOCK - 1) / TRL_Q8_0_BLOCK;
+    const size_t fq = (trl_act_bytes_none(w, ntok) + 63) / 64 * 64;
+    float *dx = (float *)(void *)((char *)scratch + fq);
+    trl_block_q8_0 *blk = (trl_block_q8_0 *)(void *)(dx + (size_t)ntok * (size_t)nb);
+    for (int t = 0; t < ntok; t++)
+        for (int b = 0; b < nb; b++) {
+            const int c0 = b * TRL_Q8_0_BLOCK, n = cols - c0 < TRL_Q8_0_BLOCK ? cols - c0 : TRL_Q8_0_BLOCK;
+            trl_block_q8_0 *o = &blk[(size_t)t * nb + b];
+            trl_quantize_block_q8_0(act->x + (size_t)t * cols + c0, n, o);
+            dx[(size_t)t * nb + b] = trl_f16_to_f32(o->d);
+        }
+    act->aux = blk;
+    act->aux_stride = (size_t)nb * sizeof(trl_block_q8_0);
+    act->qscale = dx;
+}

@@ -118,6 +118,14 @@ const trl_kernel_ops *trl_bcq_avx2(const trl_weight *w);
  * (q = clamp(roundf(x * 127 / a), -128, 127), padded with zeros to cols_pad),
  * returning a / 127. */
 float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t *q);
+/* prepare() of the q8_0 kernels: each token's activations quantized per block
+ * of 32 columns with the q8_0 quantizer (ggml's Q8_0 x Q8_0 numerics, see
+ * docs/FORMAT.md): act->aux = (ntok, ceil(cols/32)) trl_block_q8_0 (stride
+ * act->aux_stride bytes per token), act->qscale = their scales as f32, same
+ * shape. With act_int8 the int8 rounding of the model comes first. */
+size_t trl_act_bytes_q8_0(const trl_weight *w, int ntok);
+void trl_prepare_q8_0(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act);
+
 /* prepare() for kernels that read the float activations as they are. */
 size_t trl_act_bytes_none(const trl_weight *w, int ntok);
 void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scratch, trl_act *act);

@@ -58,13 +58,36 @@ static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ld
     }
 }
 
+/* q8_0 weights x q8_0 activations: exact integer dot per block of 32, then
+ * acc += (float)dot * (d_w * d_x), block after block (ggml's vec_dot_q8_0_q8_0). */
+static void matmul_q8_ref(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    const int nb = (w->cols + TRL_Q8_0_BLOCK - 1) / TRL_Q8_0_BLOCK;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < act->ntok; t++) {
+            const trl_block_q8_0 *xb = (const trl_block_q8_0 *)(const void *)((const char *)act->aux + (size_t)t * act->aux_stride);
+            const float *dx = act->qscale + (size_t)t * nb;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                trl_block_q8_0 wb;
+                memcpy(&wb, row + (size_t)b * TRL_Q8_0_BLOCK_BYTES, sizeof wb);
+                int32_t dot = 0;
+                for (int i = 0; i < TRL_Q8_0_BLOCK; i++) dot += (int32_t)wb.qs[i] * xb[b].qs[i];
+                acc += (float)dot * (trl_f16_to_f32(wb.d) * dx[b]);
+            }
+            y[(size_t)t * ldy + r] = acc;
+        }
+    }
+}
+
 static const trl_kernel_ops ref_ops = {"ref", trl_act_bytes_none, trl_prepare_float, matmul_ref, decode_ref};
+static const trl_kernel_ops ref_q8_ops = {"ref", trl_act_bytes_q8_0, trl_prepare_q8_0, matmul_q8_ref, decode_ref};
 
 const trl_kernel_ops *trl_dense_ref(const trl_weight *w) {
     switch (w->enc) {
     case TRL_ENC_F32:
-    case TRL_ENC_F16:
-    case TRL_ENC_Q8_0: return &ref_ops;
+    case TRL_ENC_F16: return &ref_ops;
+    case TRL_ENC_Q8_0: return &ref_q8_ops;
     default: return NULL;
     }
 }

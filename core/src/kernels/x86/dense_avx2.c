@@ -100,13 +100,47 @@ TARGET static void matmul_avx2(const trl_weight *w, const trl_act *act, float *y
     }
 }
 
+/* q8_0 x q8_0 (see ref/dense_ref.c): |w| x sign(x, w) with maddubs (exact:
+ * every pair sum <= 2 * 127 * 127), madd to i32, a horizontal sum per block,
+ * then the float terms in block order. */
+TARGET static inline int32_t block_dot_avx2(const uint8_t *w, const uint8_t *x) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)(w + 2)), xv = _mm256_loadu_si256((const __m256i *)(x + 2));
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+    __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+
+TARGET static void matmul_q8_avx2(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    const int nb = (w->cols + TRL_Q8_0_BLOCK - 1) / TRL_Q8_0_BLOCK;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < act->ntok; t++) {
+            const uint8_t *xr = (const uint8_t *)act->aux + (size_t)t * act->aux_stride;
+            const float *dx = act->qscale + (size_t)t * nb;
+            float acc = 0.0f;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *wb = row + (size_t)b * TRL_Q8_0_BLOCK_BYTES;
+                uint16_t dh;
+                memcpy(&dh, wb, 2);
+                int32_t dot = block_dot_avx2(wb, xr + (size_t)b * TRL_Q8_0_BLOCK_BYTES);
+                acc += (float)dot * (trl_h2f_finite(dh) * dx[b]);
+            }
+            y[(size_t)t * ldy + r] = acc;
+        }
+    }
+}
+
 static const trl_kernel_ops avx2_ops = {"avx2", trl_act_bytes_none, trl_prepare_float, matmul_avx2, decode_avx2};
+static const trl_kernel_ops avx2_q8_ops = {"avx2", trl_act_bytes_q8_0, trl_prepare_q8_0, matmul_q8_avx2, decode_avx2};
 
 const trl_kernel_ops *trl_dense_avx2(const trl_weight *w) {
     switch (w->enc) {
     case TRL_ENC_F32:
-    case TRL_ENC_F16:
-    case TRL_ENC_Q8_0: return &avx2_ops;
+    case TRL_ENC_F16: return &avx2_ops;
+    case TRL_ENC_Q8_0: return &avx2_q8_ops;
     default: return NULL;
     }
 }
