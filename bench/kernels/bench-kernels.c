@@ -4,7 +4,7 @@
  * memcpy line as the bandwidth ceiling. One JSON object per case on stdout
  * (for scripts that build tables), a readable table on stderr.
  *
- *   bench-kernels [--quick] [--shapes 2048x2048,4096x4096] [--ntok 1,64] [--filter t2]
+ *   bench-kernels [--quick] [--shapes 2048x2048,4096x4096] [--ntok 1,64] [--filter t2] [--threads N]
  *
  * A case times prepare + matmul over all rows (what trl_matmul does), single
  * thread, best of N calls after one warm-up. Shapes are rows x cols (out x in). */
@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "threads.h"
 #include "kernels/ternary.h"
 #include "trillium.h"
 
@@ -40,6 +41,22 @@ static uint32_t urand(void) {
 static float frand(void) { return (float)(urand() & 0xFFFFFF) / 8388608.0f - 1.0f; }
 
 static int quick = 0;
+static trl_pool *pool = NULL; /* --threads N: the matmul split by 8-row blocks, as the context does */
+
+typedef struct mm_arg {
+    const trl_kernel_ops *k;
+    const trl_weight *w;
+    const trl_act *act;
+    float *y;
+} mm_arg;
+
+static void mm_part(void *v, int ith, int nth) {
+    const mm_arg *a = v;
+    const int blocks = (a->w->rows + 7) / 8;
+    const int r0 = blocks * ith / nth * 8, r1e = blocks * (ith + 1) / nth * 8;
+    const int r1 = r1e < a->w->rows ? r1e : a->w->rows;
+    if (r0 < r1) a->k->matmul(a->w, a->act, a->y, a->w->rows, r0, r1);
+}
 static double min_time = 0.4; /* seconds of timed calls per case (at least 3 calls) */
 
 typedef struct result {
@@ -57,7 +74,12 @@ static result time_kernel(const trl_kernel_ops *k, const trl_weight *w, const fl
         trl_act act;
         k->prepare(w, x, ntok, scratch, &act);
         double t1 = now_s();
-        k->matmul(w, &act, y, w->rows, 0, w->rows);
+        if (pool) {
+            mm_arg a = {k, w, &act, y};
+            trl_pool_run(pool, mm_part, &a);
+        } else {
+            k->matmul(w, &act, y, w->rows, 0, w->rows);
+        }
         double dt = now_s() - t0;
         if (it < 0) continue; /* warm-up */
         if (dt < r.best_s) r.best_s = dt;
@@ -211,8 +233,18 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
             filter = argv[++i];
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            int n = atoi(argv[++i]);
+            if (n > 1) {
+                if (!trl_threads_available()) {
+                    fprintf(stderr, "--threads: this build has no threads (use the -mt build)\n");
+                    return 2;
+                }
+                pool = trl_pool_init(malloc(trl_pool_bytes(n)), n);
+                if (!pool) return 2;
+            }
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2] [--threads N]\n", argv[0]);
             return 2;
         }
     }
