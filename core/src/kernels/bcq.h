@@ -46,4 +46,7 @@ static inline size_t bcq_act_bytes(const trl_weight *w, int ntok) {
     return 32 + ((4 * n + 31) & ~(size_t)31) + n * cp + n * (cp / 4) * 32;
 }
 
+/* Columns [c0, c0+n) of a row as floats (ref/bcq_ref.c; every table uses it). */
+void trl_bcq_decode_ref(const trl_weight *w, int row, int c0, int n, float *out);
+
 #endif

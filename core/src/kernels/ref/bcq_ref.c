@@ -75,7 +75,8 @@ static void matmul_ref(const trl_weight *w, const trl_act *act, float *y, int ld
     }
 }
 
-static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) {
+/* Scalar decode, shared by every bcq kernel table (it is not a hot path). */
+void trl_bcq_decode_ref(const trl_weight *w, int row, int c0, int n, float *out) {
     bcq_geom G;
     if (!bcq_geom_of(w, &G)) {
         memset(out, 0, (size_t)n * sizeof *out);
@@ -93,7 +94,7 @@ static void decode_ref(const trl_weight *w, int row, int c0, int n, float *out) 
     }
 }
 
-static const trl_kernel_ops ref_ops = {"ref", bcq_act_bytes, prepare_ref, matmul_ref, decode_ref};
+static const trl_kernel_ops ref_ops = {"ref", bcq_act_bytes, prepare_ref, matmul_ref, trl_bcq_decode_ref};
 
 const trl_kernel_ops *trl_bcq_ref(const trl_weight *w) {
     bcq_geom G;

@@ -218,25 +218,7 @@ TARGET static void matmul_avx2(const trl_weight *w, const trl_act *act, float *y
     }
 }
 
-static void decode_avx2(const trl_weight *w, int row, int c0, int n, float *out) {
-    bcq_geom G;
-    if (!bcq_geom_of(w, &G)) {
-        memset(out, 0, (size_t)n * sizeof *out);
-        return;
-    }
-    const uint8_t *r = w->data + (size_t)row * w->row_bytes;
-    for (int j = 0; j < n; j++) {
-        int c = c0 + j, gi = c / G.g;
-        float v = 0.0f;
-        for (int i = 0; i < G.k; i++) {
-            float s = bcq_scale_at(r, &G, gi, i);
-            v += (r[(size_t)i * G.pb + (size_t)(c >> 3)] >> (c & 7)) & 1 ? s : -s;
-        }
-        out[j] = v;
-    }
-}
-
-static const trl_kernel_ops avx2_ops = {"avx2", bcq_act_bytes, prepare_avx2, matmul_avx2, decode_avx2};
+static const trl_kernel_ops avx2_ops = {"avx2", bcq_act_bytes, prepare_avx2, matmul_avx2, trl_bcq_decode_ref};
 
 const trl_kernel_ops *trl_bcq_avx2(const trl_weight *w) {
     bcq_geom G;
