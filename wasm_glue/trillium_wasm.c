@@ -14,6 +14,10 @@
  *
  * Everything here is single-instance per wasm module, but keeps no state of
  * its own: every handle is owned by JS and freed by it.
+ *
+ * The same file builds twice: trillium.wasm (standalone, one thread) and,
+ * against the -pthread core, trillium-mt.wasm with Emscripten's JS glue
+ * (pthreads need it). Only trlw_max_threads tells them apart.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -249,22 +253,49 @@ static trl_ctx_params ctx_params(int n_ctx, int n_batch) {
 }
 
 /* Double: a 4 GiB+ estimate must reach JS intact even though size_t is 32-bit
- * here (the core reports overflow as 0 or SIZE_MAX, both visible to JS). */
-TRLW_API double trlw_ctx_memory_bytes(const trl_config *cfg, int n_ctx, int n_batch) {
+ * here (the core reports overflow as 0 or SIZE_MAX, both visible to JS). The
+ * scratch grows with the thread count, so the estimate takes it too;
+ * n_threads <= 1 is the single-thread figure. */
+TRLW_API double trlw_ctx_memory_bytes_mt(const trl_config *cfg, int n_ctx, int n_batch, int n_threads) {
     if (!cfg) return 0;
     trl_ctx_params p = ctx_params(n_ctx, n_batch);
+    p.n_threads = n_threads > 1 ? n_threads : 1;
     return (double)trl_ctx_memory_bytes(cfg, &p);
 }
 
-/* n_ctx < 0 or n_batch <= 0: the core's default. */
-TRLW_API trl_ctx *trlw_ctx_create(const trl_model *m, int n_ctx, int n_batch, trl_error *err) {
+TRLW_API double trlw_ctx_memory_bytes(const trl_config *cfg, int n_ctx, int n_batch) {
+    return trlw_ctx_memory_bytes_mt(cfg, n_ctx, n_batch, 1);
+}
+
+/* n_ctx < 0 or n_batch <= 0: the core's default. n_threads > 1 needs the
+ * pthreads build (trillium-mt.wasm) and that many workers in its pool, less
+ * the calling thread: the standalone build refuses it with TRL_ERR_UNSUPPORTED,
+ * and an exhausted pool fails pthread_create (PTHREAD_POOL_SIZE_STRICT=2)
+ * instead of waiting for a worker the blocked caller could never start. */
+TRLW_API trl_ctx *trlw_ctx_create_mt(const trl_model *m, int n_ctx, int n_batch, int n_threads, trl_error *err) {
     trl_ctx_params p = ctx_params(n_ctx, n_batch);
+    p.n_threads = n_threads > 1 ? n_threads : 1;
     trl_ctx *c = NULL;
     if (trl_ctx_create(m, &p, &c, err) != TRL_OK) {
         trl_ctx_free(c);
         return NULL;
     }
     return c;
+}
+
+TRLW_API trl_ctx *trlw_ctx_create(const trl_model *m, int n_ctx, int n_batch, trl_error *err) {
+    return trlw_ctx_create_mt(m, n_ctx, n_batch, 1, err);
+}
+
+/* Most threads a context of this build can run: 1 for the standalone module;
+ * for the pthreads module the core's own limit (trl_ctx_create checks it), the
+ * loader's worker pool being the practical one. */
+TRLW_API int trlw_max_threads(void) {
+#ifdef __EMSCRIPTEN_PTHREADS__
+    return 64;
+#else
+    return 1;
+#endif
 }
 
 /* ------------------------------------------------------------ sampler */

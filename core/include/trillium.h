@@ -232,7 +232,8 @@ int32_t trl_model_max_rank_slices(const trl_model *m);
 typedef struct trl_ctx_params {
     int32_t n_ctx;   /* KV cache length in tokens; 0 = the model's max_seq_len */
     int32_t n_batch; /* most tokens per prefill matmul; prompts longer are split; default 64 */
-    int32_t n_threads; /* reserved (threads come with the kernel issue); must be 0 or 1 */
+    int32_t n_threads; /* threads for this context (0 or 1: one); more than one needs a build with
+                          threads (native, or the pthreads wasm build): else TRL_ERR_UNSUPPORTED */
 } trl_ctx_params;
 
 trl_ctx_params trl_ctx_default_params(void);

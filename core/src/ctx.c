@@ -10,6 +10,9 @@
 #include "threads.h"
 
 #define ALIGN 64
+/* Below this many multiply-adds a fork-join (~10 us) costs more than it saves:
+ * run on the calling thread. The result is the same either way. */
+#define MT_MIN_WORK ((int64_t)1 << 18)
 
 struct trl_ctx {
     const trl_model *m;
@@ -31,6 +34,7 @@ struct trl_ctx {
     void *act;        /* kernel activation scratch, trl_act_bytes_bound(max cols, n_batch) bytes */
     int32_t rank_slices; /* active rank slices; INT32_MAX = all */
     trl_pool *pool;   /* n_threads workers (in the arena) */
+    int64_t mt_min_work; /* smaller jobs run on the calling thread (MT_MIN_WORK) */
     int32_t n_threads;
     char err[256];
     int has_logits;
@@ -127,6 +131,7 @@ trl_status trl_ctx_create(const trl_model *m, const trl_ctx_params *p, trl_ctx *
     x->act = act;
     x->rank_slices = INT32_MAX;
     x->n_threads = nth;
+    x->mt_min_work = MT_MIN_WORK;
     x->pool = trl_pool_init(pool, nth);
     if (!x->pool) {
         free(mem);
@@ -167,6 +172,10 @@ trl_status trl_ctx_truncate(trl_ctx *c, int32_t n) {
     return TRL_OK;
 }
 
+void trl_ctx_set_mt_min_work(trl_ctx *c, int64_t work) {
+    if (c) c->mt_min_work = work < 0 ? MT_MIN_WORK : work;
+}
+
 trl_status trl_ctx_set_rank_slices(trl_ctx *c, int32_t n) {
     if (!c) return TRL_ERR_INVALID_ARG;
     c->rank_slices = n < 0 ? INT32_MAX : n;
@@ -199,6 +208,11 @@ static void mm_run(void *arg, int ith, int nth) {
     if (r0 < r1) t->k->matmul(t->w, t->act, t->y, t->ldy, r0, r1);
 }
 
+static void run_split(trl_ctx *c, trl_task_fn fn, void *arg, int64_t work) {
+    if (work < c->mt_min_work) fn(arg, 0, 1);
+    else trl_pool_run(c->pool, fn, arg);
+}
+
 static void matmul_mt(trl_ctx *c, const trl_weight *w, const float *x, int nt, float *y, int ldy) {
     const trl_kernel_ops *k = trl_kernels_best(w);
     for (int t0 = 0; t0 < nt; t0 += TRL_KMAX_TOKENS) {
@@ -206,7 +220,7 @@ static void matmul_mt(trl_ctx *c, const trl_weight *w, const float *x, int nt, f
         trl_act act;
         k->prepare(w, x + (size_t)t0 * w->cols, n, c->act, &act);
         mm_task task = {k, w, &act, y + (size_t)t0 * ldy, ldy};
-        trl_pool_run(c->pool, mm_run, &task);
+        run_split(c, mm_run, &task, (int64_t)w->rows * w->cols * n);
     }
 }
 
@@ -252,7 +266,7 @@ static void linear(trl_ctx *c, const trl_weight *w, const trl_lowrank *lr, const
         const trl_weight *v = &lr->v[s];
         matmul_mt(c, v, x, nt, c->lr_t, v->rows);
         lr_task task = {&lr->u[s], c->lr_t, y, nt, ldy};
-        trl_pool_run(c->pool, lr_run, &task);
+        run_split(c, lr_run, &task, (int64_t)lr->u[s].rows * lr->u[s].cols * nt);
     }
 }
 
@@ -354,7 +368,7 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
             rope(kc + (size_t)(pos0 + t) * kvd, nkv, hd, cs, c->rope_style);
         }
         att_task at = {x, kc, vc, nt, pos0, scale};
-        trl_pool_run(x->pool, att_run, &at);
+        run_split(x, att_run, &at, (int64_t)nt * nh * (pos0 + nt) * hd * 2);
         const float *ao = x->att;
         if (c->sub_norms) {
             for (int t = 0; t < nt; t++)

@@ -49,6 +49,11 @@ trl_status trl_set_error(trl_error *err, trl_status s, const char *fmt, ...)
 #endif
     ;
 
+/* Jobs of fewer multiply-adds than `work` run on the calling thread (default
+ * 2^18; negative restores it). For tests, which use tiny models but must still
+ * exercise the threads. */
+void trl_ctx_set_mt_min_work(trl_ctx *c, int64_t work);
+
 /* Deterministic transcendental functions: the same bits on every platform
  * (native libm and the wasm libc differ in the last ulp), so the sampler's
  * "same seed, same text" holds everywhere. */

@@ -1,9 +1,12 @@
 // web/bin/trillium.js, the Node CLI over the wasm build.
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LLAMA2C_GREEDY_200, copyPack, needWasm, readManifestJson, runCli, stories260K } from './helpers.mjs';
+import {
+  LLAMA2C_GREEDY_200, copyLowrankPack, copyPack, lowrankPack, needWasm, readManifestJson, runCli, servePack, stories260K, tmpDir,
+  writeManifestJson,
+} from './helpers.mjs';
 
 test('run: greedy continuation of a prompt', async () => {
   needWasm();
@@ -115,4 +118,140 @@ test('--help and no arguments', async () => {
   assert.match(h.stdout, /usage: trillium <command>/);
   const n = await runCli([]);
   assert.equal(n.code, 2);
+});
+
+// ------------------------------------------------------- chat, perplexity, variants
+
+/** A --memory-budget (bytes) between the peaks of two variants, from `info --json`. */
+async function between(pack, a, b) {
+  const j = JSON.parse((await runCli(['info', pack, '--json'])).stdout);
+  const peak = (id) => j.variants.find((v) => v.id === id).peak.bytes;
+  return String(Math.floor((peak(a) + peak(b)) / 2));
+}
+
+test('chat (stdin is not a TTY): one reply per input line, history kept, note on stderr', async () => {
+  const pack = await stories260K();
+  const r = await runCli(['chat', pack, '-t', '0', '--max-tokens', '12'], { input: 'Tell me a story\n\nAnother one\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, 3, JSON.stringify(r.stdout)); // two replies, each ends with a newline
+  assert.ok(lines[0].length > 0 && lines[1].length > 0);
+  assert.match(r.stderr, /note: the pack has no chat template; used a plain "role: content" prompt/);
+  const j = await runCli(['chat', pack, '-t', '0', '--max-tokens', '12', '--json', '--system', 'You tell stories.'], { input: 'Tell me a story\nAnother one\n' });
+  assert.equal(j.code, 0, j.stderr);
+  const replies = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(replies.map((x) => x.user), ['Tell me a story', 'Another one']);
+  for (const x of replies) {
+    assert.equal(typeof x.assistant, 'string');
+    assert.equal(x.format, 'plain');
+    assert.equal(x.variant, 'base');
+    assert.ok(x.generated_tokens <= 12);
+  }
+});
+
+test('chat with a template pack (ChatML) and --variant', async () => {
+  const pack = await lowrankPack();
+  const r = await runCli(['chat', pack, '-t', '0', '--max-tokens', '6', '--json', '--variant', 'r0.5'], { input: 'Hi\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const x = JSON.parse(r.stdout);
+  assert.equal(x.format, 'template');
+  assert.equal(x.variant, 'r0.5');
+  assert.equal(r.stderr, '');
+});
+
+test('perplexity --text-file: text and --json; matches the library', async () => {
+  const pack = await stories260K();
+  const f = join(tmpDir('trl-ppl-'), 'text.txt');
+  writeFileSync(f, 'Once upon a time, there was a little girl named Lily. She loved to play outside.\n');
+  const r = await runCli(['perplexity', pack, '--text-file', f]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^perplexity \d+\.\d{4} over \d+ predicted tokens \(1 window of up to 512 tokens, variant base, \d+ tokens\/s\)\n$/);
+  const j = JSON.parse((await runCli(['perplexity', pack, '--text-file', f, '--json', '-c', '16'])).stdout);
+  assert.equal(j.context_length, 16);
+  assert.ok(j.windows >= 2);
+  const { Trillium } = await import('../../web/src/node.js');
+  const m = await Trillium.load(pack, { wasm: needWasm(), contextLength: 16 });
+  try {
+    const want = await m.perplexity(readFileSync(f, 'utf8'));
+    assert.equal(j.perplexity, want.perplexity);
+    assert.equal(j.predicted, want.predicted);
+  } finally {
+    m.dispose();
+  }
+  const missing = await runCli(['perplexity', pack]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--text-file is required/);
+  const nofile = await runCli(['perplexity', pack, '--text-file', '/nonexistent.txt']);
+  assert.equal(nofile.code, 1);
+  assert.match(nofile.stderr, /nonexistent\.txt: no such file/);
+});
+
+test('info on a multi-variant pack: download, resident and peak per variant, the auto pick; --json', async () => {
+  const pack = await lowrankPack();
+  const budget = await between(pack, 'r0.25', 'r0.5');
+  const h = await runCli(['info', pack, '--memory-budget', budget]);
+  assert.equal(h.code, 0, h.stderr);
+  assert.match(h.stdout, /variants {3}3 {2}\(peak = weights \+ 256-token context \+ margin\)/);
+  for (const id of ['r0.25', 'r0.5', 'r0.75']) {
+    assert.match(h.stdout, new RegExp(`\\n  ${id.replace('.', '\\.')} +tiers \\[[0-9,]+\\] +download [\\d.]+ KiB +resident [\\d.]+ KiB +peak [\\d.]+ MiB +rank slices \\d+`));
+  }
+  assert.match(h.stdout, /\nauto {7}r0\.25: fits: [\d.]+ MiB of [\d.]+ MiB budget \(memoryBudget [\d.]+ MiB\); r0\.5 would need [\d.]+ MiB\n$/);
+  const j = JSON.parse((await runCli(['info', pack, '--json', '-c', '64'])).stdout);
+  assert.equal(j.contextLength, 64);
+  assert.equal(j.variants.length, 3);
+  for (const v of j.variants) {
+    assert.ok(v.peak.bytes > v.downloadBytes);
+    assert.equal(v.peak.contextLength, 64);
+    assert.equal(v.peak.bytes, v.peak.weights + v.peak.context + v.peak.margin);
+  }
+  assert.equal(j.auto.id, 'r0.75');
+  // perplexity from the manifest, when a converter wrote one
+  const dir = await copyLowrankPack();
+  const man = readManifestJson(dir);
+  man.variants[0].perplexity = 12.5;
+  man.variants[1].perplexity = { wikitext: 9.25 };
+  writeManifestJson(dir, man);
+  const p = await runCli(['info', dir]);
+  assert.match(p.stdout, /r0\.25 .* ppl 12\.5\n/);
+  assert.match(p.stdout, /r0\.5 .* ppl wikitext 9\.25\n/);
+});
+
+test('--variant auto / --memory-budget / a budget nothing fits', async () => {
+  const pack = await lowrankPack();
+  const r = await runCli(['run', pack, '-p', 'Hi', '-t', '0', '--max-tokens', '3', '--json', '--variant', 'auto', '--memory-budget', await between(pack, 'r0.25', 'r0.5')]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.variant.id, 'r0.25');
+  assert.match(j.variant.reason, /^fits: /);
+  assert.equal(typeof j.timing.time_to_first_token_ms, 'number');
+  const none = await runCli(['logits', pack, '-p', 'Hi', '--memory-budget', '1MiB']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /^trillium: error: no variant fits the 1 MiB memory budget .* variant: 'r0\.25' to try anyway\n$/);
+  const bad = await runCli(['run', pack, '-p', 'Hi', '--memory-budget', 'lots']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--memory-budget: expected a size/);
+  const unknown = await runCli(['run', pack, '-p', 'Hi', '--variant', 'r9']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no variant "r9" \(available: r0\.25, r0\.5, r0\.75\)/);
+});
+
+test('http packs: cached after the first run, --no-cache, --cache-dir', async () => {
+  const pack = await stories260K();
+  const srv = await servePack(pack);
+  const cacheDir = tmpDir('trl-cli-cache-');
+  try {
+    const args = ['tokenize', srv.url, '-p', 'hi', '--cache-dir', cacheDir];
+    assert.equal((await runCli(args)).code, 0);
+    const n = srv.log.length;
+    assert.ok(n >= 2);
+    const again = await runCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(srv.log.length, n, 'no request the second time');
+    await runCli(['tokenize', srv.url, '-p', 'hi', '--no-cache']);
+    assert.equal(srv.log.length, 2 * n);
+    const both = await runCli(['tokenize', srv.url, '-p', 'hi', '--no-cache', '--cache-dir', cacheDir]);
+    assert.equal(both.code, 2);
+  } finally {
+    await srv.close();
+  }
 });

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -57,6 +57,10 @@ export function tmpDir(prefix = 'trl-js-') {
 process.on('exit', () => {
   for (const d of tmpRoots) rmSync(d, { recursive: true, force: true });
 });
+
+// Tests (and the CLIs they spawn) never touch the user's download cache.
+export const CACHE_DIR = tmpDir('trl-cache-');
+process.env.TRILLIUM_CACHE = CACHE_DIR;
 
 let packPromise = null;
 /** A pristine stories260K pack (converted once per test process). Do not modify it: use copyPack. */
@@ -154,13 +158,123 @@ export async function serveDir(dir, hook) {
   return { url, requests, close: () => new Promise((r) => server.close(r)) };
 }
 
+export const PYTHON = process.env.TRL_PYTHON || '/usr/bin/python3';
+
+let lowrankPromise = null;
+/**
+ * A v2 pack with several variants: the reference generator's llama-tied
+ * model (ChatML chat template, byte-level BPE) converted with
+ * --lowrank 0.75,0.5,0.25 --slice 4 (variants r0.25 < r0.5 < r0.75, tiers 0..2,
+ * nested rank slices). Converted once per test process; do not modify it.
+ */
+export function lowrankPack() {
+  if (!lowrankPromise) {
+    lowrankPromise = (async () => {
+      assert.ok(existsSync(CONVERT), `trillium-convert not found at ${CONVERT}: build it or set TRL_CONVERT`);
+      const root = tmpDir('trl-lr-');
+      const hf = join(root, 'hf');
+      execFileSync(PYTHON, [join(ROOT, 'tests/reference/gen_model.py'), hf, '--preset', 'llama-tied'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = join(root, 'pack');
+      execFileSync(CONVERT, [hf, '--lowrank', '0.75,0.5,0.25', '--slice', '4', '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const m = readManifestJson(out);
+      assert.deepEqual(m.variants.map((v) => v.id), ['r0.25', 'r0.5', 'r0.75']);
+      return out;
+    })();
+  }
+  return lowrankPromise;
+}
+
+/** A private copy of the low-rank pack. */
+export async function copyLowrankPack() {
+  const dst = join(tmpDir('trl-lrc-'), 'pack');
+  cpSync(await lowrankPack(), dst, { recursive: true });
+  return dst;
+}
+
+/**
+ * Serve a pack directory on 127.0.0.1 with Range support (206, 416) and a
+ * fault hook: `fault({req, res, name, range, body, n})` may answer the request
+ * itself (return true); `n` counts earlier requests for the same file.
+ * `log` records {name, range} per request. close() also cuts stalled connections.
+ */
+export async function servePack(dir, fault) {
+  const log = [];
+  const sockets = new Set();
+  const server = createServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname).split('/').pop();
+    const range = req.headers.range ?? null;
+    const n = log.filter((e) => e.name === name).length;
+    log.push({ name, range });
+    const p = join(dir, name);
+    const body = name && existsSync(p) ? readFileSync(p) : null;
+    if (fault && fault({ req, res, name, range, body, n }) === true) return;
+    sendBody(res, body, range, name);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/pack/`;
+  const count = (pred = () => true) => log.filter(pred).length;
+  return {
+    url,
+    log,
+    count,
+    chunkRequests: () => log.filter((e) => e.name.endsWith('.bin')).length,
+    close: () => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(r);
+    }),
+  };
+}
+
+/** Answer with `body` (a Buffer, or null for 404), honouring a "bytes=N-" Range header. */
+export function sendBody(res, body, range, name = '') {
+  if (!body) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  const type = name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+  const m = range && /^bytes=(\d+)-(\d*)$/.exec(range);
+  if (m) {
+    const start = Number(m[1]);
+    const end = m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
+    if (start >= body.length) {
+      res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+      return;
+    }
+    const part = body.subarray(start, end + 1);
+    res.writeHead(206, { 'content-type': type, 'content-length': part.length, 'content-range': `bytes ${start}-${end}/${body.length}` });
+    res.end(part);
+    return;
+  }
+  res.writeHead(200, { 'content-type': type, 'content-length': body.length });
+  res.end(body);
+}
+
+/** Every file in a cache directory's chunks/ that is not a partial has the sha256 it is named by. */
+export function assertCacheClean(dir) {
+  const chunks = join(dir, 'chunks');
+  if (!existsSync(chunks)) return 0;
+  let n = 0;
+  for (const f of readdirSync(chunks)) {
+    if (f.endsWith('.partial') || f.includes('.tmp-')) continue;
+    const got = createHash('sha256').update(readFileSync(join(chunks, f))).digest('hex');
+    assert.equal(got, f, `cached chunk ${f} has sha256 ${got}`);
+    n++;
+  }
+  return n;
+}
+
 /** Run the CLI; resolves {code, stdout, stderr}. */
-export function runCli(args, { env = {}, timeout = 60000 } = {}) {
+export function runCli(args, { env = {}, timeout = 60000, input } = {}) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, TRILLIUM_WASM: WASM, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (input !== undefined) child.stdin.end(input);
     const out = [];
     const err = [];
     child.stdout.on('data', (d) => out.push(d));

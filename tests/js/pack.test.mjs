@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { Trillium } from '../../web/src/node.js';
 import { copyPack, needWasm, readManifestJson, serveDir, splitFirstChunk, stories260K, writeManifestJson } from './helpers.mjs';
 
-const load = (src, opts = {}) => Trillium.load(src, { wasm: needWasm(), ...opts });
+// No download cache here: these tests count requests and inject faults per load.
+const load = (src, opts = {}) => Trillium.load(src, { wasm: needWasm(), cache: false, ...opts });
 
 async function refuses(src, code, re, field) {
   await assert.rejects(load(src), (e) => {

@@ -2,40 +2,162 @@
 // trl_/trlw_ exports. Pointers cross the boundary as i32 and are read back with
 // `>>> 0` (the heap may exceed 2 GiB); typed-array views are recreated after
 // every memory growth.
+//
+// Two builds answer to the same exports: the standalone trillium.wasm (one
+// thread, any environment) and the pthreads trillium-mt (contexts run
+// `threads` threads; needs SharedArrayBuffer, i.e. cross-origin isolation in
+// browsers). The pthreads heap is a SharedArrayBuffer, which browsers'
+// TextDecoder, crypto.subtle, Blob and Response refuse: decode(), external()
+// and the copies (bytes, floats) are safe to hand them, raw u8 views are not.
+// A shared memory's buffer also changes when another thread grows it: the
+// views are checked against memory.buffer on every access, never cached.
 import { TrilliumError } from './errors.js';
-import { compileWasm, instantiateWasm } from './wasm.js';
+import { compileWasm, instantiateThreaded, instantiateWasm, resolveThreads, threadsSupport } from './wasm.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
+const BUILDS = ['auto', 'standalone', 'pthreads'];
+
 export class Binding {
   /**
-   * @param {{wasm?: string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module}} [opts]
+   * @param {object} [opts]
+   * @param {string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module} [opts.wasm] the standalone
+   *   trillium.wasm (default ../dist/trillium.wasm)
+   * @param {number|'auto'} [opts.threads] threads per context (default 1). Above 1 the pthreads
+   *   build is used where SharedArrayBuffer is allowed (Node; cross-origin isolated pages),
+   *   else the standalone one with 1 thread (`threadsNote` says why). 'auto': the hardware's
+   *   parallelism (navigator.hardwareConcurrency, os.availableParallelism) capped at 4.
+   * @param {'auto'|'standalone'|'pthreads'} [opts.build] force a build ('pthreads' with
+   *   threads 1 runs the pthreads module on one thread; it fails where threads are not allowed)
+   * @param {number} [opts.contexts] contexts of `threads` threads alive at once (default 1): the
+   *   pthreads build starts contexts * (threads - 1) workers, since a context cannot wait for a
+   *   worker to start (e.g. 2 while a variant upgrade builds its context beside the running one)
+   * @param {string|URL} [opts.threadsGlue] trillium-mt.js (default ../dist/trillium-mt.js)
+   * @param {string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module} [opts.threadsWasm]
+   *   trillium-mt.wasm (default: beside the glue)
    * @returns {Promise<Binding>}
    */
   static async create(opts = {}) {
-    const module = await compileWasm(opts.wasm);
+    const build = opts.build ?? 'auto';
+    if (!BUILDS.includes(build)) {
+      throw new TrilliumError('BAD_ARGUMENT', `build must be one of ${BUILDS.join(', ')}, got ${String(build)}`);
+    }
+    const wanted = await resolveThreads(opts.threads);
+    const contexts = opts.contexts ?? 1;
+    if (!Number.isInteger(contexts) || contexts < 1 || contexts > 16) {
+      throw new TrilliumError('BAD_ARGUMENT', `contexts must be an integer in [1, 16], got ${String(opts.contexts)}`);
+    }
+    const support = threadsSupport();
+    const pthreads = build === 'pthreads' || (build === 'auto' && wanted > 1 && support.ok);
+    let note = '';
+    if (build === 'pthreads' && !support.ok) {
+      throw new TrilliumError('WASM', `the pthreads build cannot run here: ${support.reason}`);
+    }
+    if (build === 'standalone' && wanted > 1) note = 'the standalone build runs one thread';
+    else if (build === 'auto' && wanted > 1 && !support.ok) note = support.reason;
+
     const b = new Binding();
-    const instance = await instantiateWasm(module, () => b._refresh());
-    b._init(instance);
+    if (pthreads) {
+      const t = await instantiateThreaded({ glue: opts.threadsGlue, wasm: opts.threadsWasm, threads: wanted, contexts });
+      try {
+        b._init(t.exports, t.memory);
+      } catch (e) {
+        t.terminate();
+        throw e;
+      }
+      b._terminate = t.terminate;
+      b._running = t.running;
+      b._idle = t.idle;
+      b.build = 'pthreads';
+      b.threads = wanted;
+    } else {
+      const module = await compileWasm(opts.wasm);
+      const instance = await instantiateWasm(module, () => b._refresh());
+      b._init(instance.exports, instance.exports.memory);
+      b.build = 'standalone';
+      b.threads = 1;
+    }
+    /** Threads asked for (after resolving 'auto'). */
+    b.threadsRequested = wanted;
+    /** Why fewer threads than requested run ('' if none). */
+    b.threadsNote = note;
     return b;
   }
 
-  _init(instance) {
+  _init(exports, memory) {
     /** Raw exports, for calls with plain number arguments. */
-    this.x = instance.exports;
-    this.memory = instance.exports.memory;
+    this.x = exports;
+    this.memory = memory;
     for (const name of ['malloc', 'free', 'trlw_constants_json', 'trlw_error_new', 'trlw_model_create']) {
       if (typeof this.x[name] !== 'function') {
         throw new TrilliumError('WASM', `trillium.wasm does not export ${name} (rebuild it from wasm_glue/)`);
       }
     }
+    /** Which build runs: 'standalone' (trillium.wasm) or 'pthreads' (trillium-mt). */
+    this.build = 'standalone';
+    /** Threads each context of this binding runs (ctxCreate). */
+    this.threads = 1;
+    this.threadsRequested = 1;
+    this.threadsNote = '';
+    /** True when the heap is a SharedArrayBuffer (the pthreads build). */
+    this.shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
+    this._terminate = null;
+    this._running = null;
+    this._idle = null;
     this._buffer = null;
     this._refresh();
     this.constants = JSON.parse(this.callString((buf, cap) => this.x.trlw_constants_json(buf, cap), 1024));
     this.encodingIds = this.constants.encodings;
     this.encodingNames = Object.fromEntries(Object.entries(this.encodingIds).map(([k, v]) => [v, k]));
     this.statusNames = Object.fromEntries(Object.entries(this.constants.status).map(([k, v]) => [v, k]));
+  }
+
+  /**
+   * Create a context running this binding's thread count. Throws a
+   * TrilliumError (NO_MEMORY or CORE) with the core's message.
+   * @returns {number} the trl_ctx handle
+   */
+  ctxCreate(model, nCtx, nBatch = 0) {
+    const x = this.x;
+    const n = this.threads;
+    const what = `creating a ${nCtx}-token context${n > 1 ? ` with ${n} threads` : ''}`;
+    if (typeof x.trlw_ctx_create_mt !== 'function') {
+      if (n > 1) throw new TrilliumError('WASM', 'this trillium.wasm predates threads (no trlw_ctx_create_mt): rebuild it');
+      return this.withError(what, (err) => x.trlw_ctx_create(model, nCtx, nBatch, err));
+    }
+    // The core would fail too (pthread_create: EAGAIN), as "could not start
+    // n threads"; this says why and what to do.
+    if (n > 1 && this._idle && this._idle() < n - 1) {
+      throw new TrilliumError('BUSY', `${what}: its ${n - 1} worker threads are taken by other contexts of this binding` +
+        ` (${this._idle()} idle; free a context, or create the binding with a larger \`contexts\`)`);
+    }
+    return this.withError(what, (err) => x.trlw_ctx_create_mt(model, nCtx, nBatch, n, err));
+  }
+
+  /** Bytes a context of this binding's thread count allocates (what ctxCreate will ask for). */
+  ctxMemoryBytes(cfg, nCtx, nBatch = 0) {
+    const x = this.x;
+    if (typeof x.trlw_ctx_memory_bytes_mt !== 'function') return x.trlw_ctx_memory_bytes(cfg, nCtx, nBatch);
+    return x.trlw_ctx_memory_bytes_mt(cfg, nCtx, nBatch, this.threads);
+  }
+
+  /** Worker threads running for this binding's contexts now (0 on the standalone build). */
+  get workersRunning() {
+    return this._running ? this._running() : 0;
+  }
+
+  /**
+   * Stop the pthreads build's workers (contexts must be freed first: their
+   * threads are joined by trl_ctx_free). The binding is unusable afterwards.
+   * Harmless on the standalone build and when called twice.
+   */
+  dispose() {
+    const t = this._terminate;
+    this._terminate = null;
+    this._running = null;
+    this._idle = null;
+    if (t) t();
   }
 
   _refresh() {
@@ -110,7 +232,24 @@ export class Binding {
     let end = ptr;
     const limit = u8.length;
     while (end < limit && u8[end] !== 0) end++;
-    return decoder.decode(u8.subarray(ptr, end));
+    return this.decode(ptr, end - ptr);
+  }
+
+  /** `len` heap bytes at ptr as UTF-8 text (safe on a shared heap). */
+  decode(ptr, len) {
+    return decoder.decode(this.external(ptr, len));
+  }
+
+  /**
+   * `len` heap bytes at ptr for an API that refuses shared memory (browsers'
+   * TextDecoder, crypto.subtle, Blob, Response, Cache): a view of the heap on
+   * the standalone build, a copy on the pthreads build. Read it before the
+   * next call into wasm (a view goes stale if the heap grows).
+   */
+  external(ptr, len) {
+    ptr >>>= 0;
+    const view = this.u8.subarray(ptr, ptr + len);
+    return this.shared ? view.slice() : view;
   }
 
   /** A copy of `len` heap bytes. */
@@ -134,7 +273,7 @@ export class Binding {
       const buf = this.malloc(cap + 1);
       try {
         const n = fn(buf, cap + 1) >>> 0;
-        if (n <= cap) return decoder.decode(this.u8.subarray(buf, buf + n));
+        if (n <= cap) return this.decode(buf, n);
         cap = n;
       } finally {
         this.free(buf);

@@ -1,6 +1,7 @@
 // Model packs (docs/FORMAT.md): read and check manifest.json, pick a variant,
 // stream its chunks into the wasm heap, verify them, and describe the tensors
 // for the core. Every error names the file and the field it is about.
+import { isQuotaError } from './cache.js';
 import { TrilliumError, packError } from './errors.js';
 import { openPack, sha256Hex } from './platform/index.js';
 
@@ -11,13 +12,17 @@ const FILE_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const SHA_RE = /^[0-9a-f]{64}$/;
 const MAX_CHUNK = 0xffffffc0; // the wasm32 heap cannot hold more in one region
 
-/** Open a pack location (directory path or http(s) URL in Node, URL in browsers, or a custom source object). */
-export function packSource(source) {
+/**
+ * Open a pack location (directory path or http(s) URL in Node, URL in
+ * browsers, or a custom source object).
+ * @param {object} [opts] for http(s): {retries, retryDelayMs, timeoutMs, fetch}
+ */
+export function packSource(source, opts = {}) {
   if (source && typeof source === 'object' && typeof source.readText === 'function' &&
       typeof source.readInto === 'function') {
     return source;
   }
-  return openPack(source);
+  return openPack(source, opts);
 }
 
 const isInt = (v) => Number.isSafeInteger(v);
@@ -134,7 +139,11 @@ export function parseManifest(text, k, where = MANIFEST) {
   if (tk.chat_template !== undefined && tk.chat_template !== null && typeof tk.chat_template !== 'string') {
     throw bad('tokenizer.chat_template', 'expected a string or null');
   }
+  if (tk.add_bos !== undefined && tk.add_bos !== null && typeof tk.add_bos !== 'boolean') {
+    throw bad('tokenizer.add_bos', 'expected a boolean or null');
+  }
   const tokenizer = {
+    addBos: tk.add_bos ?? null,
     kind: tk.kind,
     chunk: tk.chunk,
     offset: tk.offset,
@@ -148,7 +157,7 @@ export function parseManifest(text, k, where = MANIFEST) {
   const tiers = new Set(chunks.map((c) => c.tier));
   let variants;
   if (m.variants === undefined) {
-    variants = [{ id: 'base', tiers: [...tiers].sort((a, b) => a - b), downloadBytes: null, residentBytes: null, contextBytes: {} }];
+    variants = [{ id: 'base', tiers: [...tiers].sort((a, b) => a - b), downloadBytes: null, residentBytes: null, contextBytes: {}, rankSlices: null, perplexity: null }];
   } else {
     if (!Array.isArray(m.variants) || m.variants.length === 0) throw bad('variants', 'expected a non-empty array');
     const ids = new Set();
@@ -174,7 +183,12 @@ export function parseManifest(text, k, where = MANIFEST) {
       if (v.rank_slices !== undefined && !(isInt(v.rank_slices) && v.rank_slices >= 0)) {
         throw bad(`${f}.rank_slices`, `expected a non-negative integer, got ${JSON.stringify(v.rank_slices)}`);
       }
-      return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb }, rankSlices: v.rank_slices ?? null };
+      // Measured perplexity (DESIGN.md: when the converter had calibration
+      // text): a number, or an object of numbers (e.g. per data set); shown, never relied on.
+      const ppl = typeof v.perplexity === 'number' && v.perplexity > 0 ? v.perplexity
+        : v.perplexity && typeof v.perplexity === 'object' && !Array.isArray(v.perplexity) &&
+          Object.values(v.perplexity).every((x) => typeof x === 'number') ? { ...v.perplexity } : null;
+      return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb }, rankSlices: v.rank_slices ?? null, perplexity: ppl };
     });
   }
   for (const v of variants) {
@@ -205,11 +219,66 @@ export function coreKnowledge(binding) {
   };
 }
 
-/** Read and check manifest.json of a pack source. @returns {Promise<{text: string, manifest: object, where: string}>} */
-export async function readManifest(binding, src) {
+/**
+ * Read and check manifest.json of a pack source. With a cache (http sources),
+ * a stored manifest is used without a request unless `refresh`; a refreshed
+ * manifest that cannot be fetched (offline) falls back to the stored one.
+ * Only a manifest that parses is stored.
+ * @returns {Promise<{text: string, manifest: object, where: string, fromCache: boolean}>}
+ */
+export async function readManifest(binding, src, { cache = null, refresh = false, signal, onWarning } = {}) {
   const where = src.describe(MANIFEST);
-  const text = await src.readText(MANIFEST);
-  return { text, where, manifest: parseManifest(text, coreKnowledge(binding), where) };
+  const k = coreKnowledge(binding);
+  const useCache = !!cache && src.cacheable === true;
+  const cached = async () => {
+    try {
+      return await cache.getManifest(src.cacheKey);
+    } catch {
+      return null;
+    }
+  };
+  if (useCache && !refresh) {
+    const text = await cached();
+    if (text !== null) {
+      try {
+        return { text, where, manifest: parseManifest(text, k, where), fromCache: true };
+      } catch {
+        // stored by another trillium version, or damaged: fetch it again
+      }
+    }
+  }
+  let text;
+  try {
+    text = await src.readText(MANIFEST, { signal });
+  } catch (e) {
+    if (useCache && refresh && e instanceof TrilliumError && e.code === 'IO') {
+      const t = await cached();
+      if (t !== null) {
+        onWarning?.({ message: `${where}: cannot refresh (${e.message}); using the stored manifest`, error: e });
+        return { text: t, where, manifest: parseManifest(t, k, where), fromCache: true };
+      }
+    }
+    throw e;
+  }
+  const manifest = parseManifest(text, k, where);
+  if (useCache) {
+    try {
+      await cache.putManifest(src.cacheKey, text);
+    } catch (e) {
+      onWarning?.(cacheWarning(cache, e, 'storing the manifest'));
+    }
+  }
+  return { text, where, manifest, fromCache: false };
+}
+
+function cacheWarning(cache, e, what) {
+  const quota = isQuotaError(e);
+  return {
+    message: `cache ${cache.label ?? ''}: ${quota ? 'out of storage space' : (e?.message || String(e))} while ${what}: ` +
+      'this load goes on without caching (the next load downloads again)',
+    error: e,
+    quota,
+  };
 }
 
 /** The variant to load: the one asked for, else "base", else the first listed. */
@@ -224,18 +293,43 @@ export function pickVariant(manifest, id, where = MANIFEST) {
   return manifest.variants.find((x) => x.id === 'base') ?? manifest.variants[0];
 }
 
+/** Indices of the chunks whose tier a variant lists. */
+export function variantChunks(manifest, variant) {
+  const tiers = new Set(variant.tiers);
+  return manifest.chunks.map((c, i) => (tiers.has(c.tier) ? i : -1)).filter((i) => i >= 0);
+}
+
 /**
- * Copy the chunks a variant needs into the wasm heap, verifying each one's
- * size and sha256 before it is used. A download whose hash is wrong is
- * fetched once more, bypassing caches, before giving up.
- * @returns {Promise<Map<number, number>>} chunk index -> heap pointer (64-aligned)
+ * Copy chunks into the wasm heap, verifying each one's size and sha256 before
+ * anything uses it. With a cache (http sources): a stored chunk is read
+ * instead of downloaded (and hashed like a download: a damaged entry is
+ * dropped and fetched again); a stored partial download is resumed with a
+ * Range request; a chunk is stored only once its bytes matched the hash. A
+ * download whose hash is wrong is fetched once more, from the start and
+ * bypassing caches, before giving up. Nothing that failed its hash is kept.
+ * @param {number[]} indices chunk indices to load (those already in `ptrs` are skipped)
+ * @returns {Promise<{ptrs: Map<number, number>, fromCache: number, fromNetwork: number}>} fromNetwork
+ *   counts bytes from a remote source (not a local directory)
+ *   ptrs: chunk index -> heap pointer (64-aligned); on failure the chunks this call added are freed
  */
-export async function loadChunks(binding, src, manifest, variant, { onProgress, signal, where = MANIFEST } = {}) {
-  const wanted = manifest.chunks.map((c, i) => ({ ...c, index: i })).filter((c) => variant.tiers.includes(c.tier));
+export async function loadChunks(binding, src, manifest, indices, {
+  onProgress, onWarning, signal, where = MANIFEST, cache = null, ptrs = new Map(), phase = 'load', variant = null,
+} = {}) {
+  const wanted = indices.filter((i) => !ptrs.has(i)).map((i) => ({ ...manifest.chunks[i], index: i }));
   const total = wanted.reduce((s, c) => s + c.bytes, 0);
-  const ptrs = new Map();
+  const added = [];
   let loaded = 0;
-  const progress = (file) => onProgress?.({ loaded, total, file, chunksDone: ptrs.size, chunks: wanted.length });
+  let done = 0;
+  let fromCache = 0;
+  let fromNetwork = 0;
+  const progress = (file) => onProgress?.({ loaded, total, file, chunksDone: done, chunks: wanted.length, fromCache, phase, variant });
+  let useCache = !!cache && src.cacheable === true;
+  const cacheFailed = (e, what) => {
+    if (!useCache) return;
+    useCache = false;
+    onWarning?.(cacheWarning(cache, e, what));
+  };
+  const isRemote = typeof src.dir !== 'string';
   try {
     progress(null);
     for (const c of wanted) {
@@ -243,25 +337,84 @@ export async function loadChunks(binding, src, manifest, variant, { onProgress, 
       const field = `chunks[${c.index}]`;
       const ptr = binding.mallocAligned(c.bytes, `${c.file} (${field})`);
       ptrs.set(c.index, ptr);
-      const isRemote = !(typeof src.dir === 'string');
-      for (let attempt = 0; ; attempt++) {
-        const start = loaded;
-        await src.readInto(
-          c.file,
-          c.bytes,
-          (off, n) => binding.u8.subarray(ptr + off, ptr + off + n),
-          (n) => {
-            loaded += n;
-            progress(c.file);
-          },
-          { reload: attempt > 0, field: `${field}.bytes` },
-        );
-        const got = await sha256Hex(binding.u8.subarray(ptr, ptr + c.bytes));
-        if (got === c.sha256) break;
-        if (isRemote && attempt === 0) {
-          loaded = start; // fetch again, uncached: a proxy or cache may have served stale bytes
+      added.push(c.index);
+      // Fresh views each time: the heap may grow (and its buffer change) at any await.
+      const view = (off, n) => binding.u8.subarray(ptr + off, ptr + off + n);
+      const whole = () => binding.u8.subarray(ptr, ptr + c.bytes);
+      // What the hash reads: a copy on a shared (pthreads) heap, which crypto.subtle refuses.
+      const hashable = () => (typeof binding.external === 'function' ? binding.external(ptr, c.bytes) : whole());
+      const base = loaded;
+      const count = (n) => {
+        loaded += n;
+        progress(c.file);
+      };
+
+      if (useCache) {
+        let hit = false;
+        try {
+          hit = await cache.readChunk(c.sha256, c.bytes, view, count);
+        } catch (e) {
+          cacheFailed(e, `reading ${c.file}`);
+        }
+        if (hit && (await sha256Hex(hashable())) === c.sha256) {
+          fromCache += c.bytes;
+          done++;
+          progress(c.file);
           continue;
         }
+        if (hit) await cache.discard(c.sha256).catch(() => {}); // damaged: never used, never kept
+        loaded = base;
+      }
+
+      for (let attempt = 0; ; attempt++) {
+        let start = 0;
+        let writer = null;
+        if (useCache) {
+          try {
+            if (attempt === 0) {
+              const have = Math.min(await cache.partialSize(c.sha256), c.bytes);
+              if (have > 0) start = await cache.readPartial(c.sha256, have, view, count);
+            }
+            writer = await cache.openWriter(c.sha256, start);
+          } catch (e) {
+            cacheFailed(e, `resuming ${c.file}`);
+            loaded = base;
+            start = 0;
+          }
+        }
+        try {
+          await src.readInto(c.file, c.bytes, view, count, {
+            reload: attempt > 0,
+            field: `${field}.bytes`,
+            fileField: `${field}.file`,
+            start,
+            sink: writer ?? undefined,
+            signal,
+          });
+        } finally {
+          if (writer) {
+            await writer.close();
+            if (writer.failed) cacheFailed(writer.failed, `storing ${c.file}`);
+          }
+        }
+        const got = await sha256Hex(hashable());
+        if (got === c.sha256) {
+          if (isRemote) fromNetwork += c.bytes - start; // local files are not a download
+          fromCache += start;
+          if (useCache) {
+            try {
+              await cache.commit(c.sha256, c.bytes, whole);
+            } catch (e) {
+              cacheFailed(e, `storing ${c.file}`);
+            }
+          }
+          break;
+        }
+        if (cache && src.cacheable === true) await cache.discard(c.sha256).catch(() => {});
+        loaded = base;
+        // Fetch once more from the start, past any cache: a proxy, a stale
+        // cache or a damaged partial download may have served these bytes.
+        if ((isRemote || start > 0) && attempt === 0) continue;
         throw new TrilliumError(
           'SHA_MISMATCH',
           `${src.describe(c.file)}: sha256 is ${got} but ${where} ${field}.sha256 says ${c.sha256}` +
@@ -269,11 +422,15 @@ export async function loadChunks(binding, src, manifest, variant, { onProgress, 
           { file: c.file, field: `${field}.sha256` },
         );
       }
+      done++;
       progress(c.file);
     }
   } catch (e) {
-    for (const p of ptrs.values()) binding.free(p);
+    for (const i of added) {
+      binding.free(ptrs.get(i));
+      ptrs.delete(i);
+    }
     throw e;
   }
-  return ptrs;
+  return { ptrs, fromCache, fromNetwork };
 }

@@ -1,9 +1,29 @@
-// Loading trillium.wasm: a standalone reactor module (emcc --no-entry
+// Loading the two WebAssembly builds.
+//
+// trillium.wasm: a standalone reactor module (emcc --no-entry
 // -sSTANDALONE_WASM) with no emscripten JS. It imports exactly one function,
 // env.emscripten_notify_memory_growth; anything else it asks for is a build
 // mistake and is reported as such rather than stubbed.
+//
+// trillium-mt.{js,wasm,worker.js}: the same exports over the -pthread core,
+// whose contexts run n threads. Pthreads need Emscripten's JS glue (an ES
+// module built for web and worker only, see wasm_glue/CMakeLists.txt); this
+// file feeds it the compiled module and, in Node, a Worker class over
+// worker_threads, so the one glue file runs in pages, workers and Node.
 import { TrilliumError } from './errors.js';
 import { defaultWasmLocation, isNode, readWasm } from './platform/index.js';
+
+/** 'auto' threads: the hardware's parallelism, at most this (memory-bound decode gains little beyond). */
+export const AUTO_THREADS_CAP = 4;
+/** The core's per-context limit (trl_ctx_params.n_threads). */
+export const MAX_THREADS = 64;
+/** How long the pthreads build's workers may take to load before the load fails. */
+const START_TIMEOUT_MS = 60000;
+
+// Hidden from bundlers: only reached in Node.
+const NODE_OS = 'node:os';
+const NODE_WORKER_THREADS = 'node:worker_threads';
+const NODE_URL = 'node:url';
 
 const moduleCache = new Map();
 
@@ -79,4 +99,229 @@ export async function instantiateWasm(module, onGrowth) {
   const instance = await WebAssembly.instantiate(module, imports);
   if (typeof instance.exports._initialize === 'function') instance.exports._initialize();
   return instance;
+}
+
+/**
+ * Whether this environment can run the pthreads build: SharedArrayBuffer and,
+ * in browsers, cross-origin isolation (COOP same-origin + COEP require-corp).
+ * @returns {{ok: boolean, reason: string}} reason says why not ('' when ok)
+ */
+export function threadsSupport() {
+  if (typeof SharedArrayBuffer !== 'function') {
+    return { ok: false, reason: 'SharedArrayBuffer is unavailable' + (isNode() ? '' : ' (the page needs COOP/COEP headers)') };
+  }
+  if (isNode()) return { ok: true, reason: '' };
+  if (globalThis.crossOriginIsolated !== true) {
+    return { ok: false, reason: 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)' };
+  }
+  if (typeof Worker !== 'function') return { ok: false, reason: 'Worker is unavailable here' };
+  return { ok: true, reason: '' };
+}
+
+/**
+ * A `threads` option as a count: undefined/null -> 1, 'auto' -> the
+ * hardware's parallelism capped at AUTO_THREADS_CAP, else an integer in
+ * [1, MAX_THREADS].
+ * @param {number|'auto'|undefined|null} threads
+ * @returns {Promise<number>}
+ */
+export async function resolveThreads(threads) {
+  if (threads === undefined || threads === null) return 1;
+  if (threads === 'auto') return Math.max(1, Math.min(AUTO_THREADS_CAP, await hardwareThreads()));
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new TrilliumError('BAD_ARGUMENT', `threads must be 'auto' or an integer in [1, ${MAX_THREADS}], got ${String(threads)}`);
+  }
+  return threads;
+}
+
+async function hardwareThreads() {
+  if (isNode()) {
+    try {
+      const os = await import(/* webpackIgnore: true */ NODE_OS);
+      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1;
+    }
+  }
+  const n = globalThis.navigator?.hardwareConcurrency;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+/** Where the pthreads glue is by default: ../dist/trillium-mt.js next to this package's src/. */
+export const defaultThreadsGlue = () => new URL('../dist/trillium-mt.js', import.meta.url);
+
+async function toUrl(location) {
+  if (location instanceof URL) return location;
+  const s = String(location);
+  const windowsPath = /^[a-z]:[\\/]/i.test(s);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(s) && !windowsPath) return new URL(s);
+  if (isNode()) {
+    const { pathToFileURL } = await import(/* webpackIgnore: true */ NODE_URL);
+    return pathToFileURL(s);
+  }
+  return new URL(s, globalThis.location?.href);
+}
+
+/**
+ * Start one instance of the pthreads build with `contexts * (threads - 1)`
+ * workers ready (the calling thread is each context's thread 0), resolving
+ * when every worker has loaded the module.
+ * @param {object} [opts]
+ * @param {string|URL} [opts.glue] trillium-mt.js (default ../dist/trillium-mt.js); its
+ *   trillium-mt.worker.js must sit beside it
+ * @param {string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module} [opts.wasm] default:
+ *   trillium-mt.wasm beside the glue
+ * @param {number} [opts.threads] 1..MAX_THREADS
+ * @param {number} [opts.contexts] contexts alive at once (each holds threads - 1 workers)
+ * @returns {Promise<{exports: object, memory: WebAssembly.Memory, workers: number, running: () => number,
+ *   idle: () => number, terminate: () => void}>}
+ */
+export async function instantiateThreaded({ glue, wasm, threads = 1, contexts = 1 } = {}) {
+  const poolSize = Math.max(1, contexts * (threads - 1));
+  const glueUrl = glue === undefined || glue === null ? defaultThreadsGlue() : await toUrl(glue);
+  if (isNode() && glueUrl.protocol !== 'file:') {
+    throw new TrilliumError('WASM', `the pthreads glue must be a local file in Node, got ${glueUrl.href}`);
+  }
+  const wasmLocation = wasm ?? new URL('trillium-mt.wasm', glueUrl);
+  const module = await compileWasm(wasmLocation);
+  let factory;
+  try {
+    factory = (await import(/* webpackIgnore: true */ glueUrl.href)).default;
+  } catch (e) {
+    throw new TrilliumError('WASM', `cannot load the pthreads glue ${glueUrl.href}: ${e.message}` +
+      ' (build it with `cmake --build build/wasm --target trillium_wasm_mt`, which writes web/dist/trillium-mt.*)', { cause: e });
+  }
+  if (typeof factory !== 'function') throw new TrilliumError('WASM', `${glueUrl.href} is not the trillium-mt glue (no default export)`);
+
+  // A worker that fails to load would leave the factory pending forever: its
+  // error rejects the load instead (and is only logged once loaded).
+  let fail;
+  const failed = new Promise((_, reject) => {
+    fail = reject;
+  });
+  let loaded = false;
+  const onWorkerError = (e) => {
+    const msg = e?.message ?? String(e);
+    if (!loaded) fail(new TrilliumError('WASM', `a pthread worker of ${glueUrl.href} failed to start: ${msg}`, { cause: e }));
+    else console.error(`trillium: a pthread worker failed: ${msg}`);
+  };
+  const workers = [];
+  const WorkerClass = isNode() ? await nodeWorkerClass(workers, onWorkerError) : browserWorkerClass(workers, onWorkerError);
+  const printErr = (text) => {
+    // Node and module workers may block; a page's main thread busy-waits
+    // instead (the core's fork-join wait is microseconds). Not worth a warning.
+    if (String(text).startsWith('Blocking on the main thread')) return;
+    console.warn(text);
+  };
+  const init = factory({
+    // At least one: 3.1.6's glue waits for the last pool worker to load
+    // before it resolves, so an empty pool would never resolve.
+    trlwPoolSize: poolSize,
+    trlwWorker: WorkerClass,
+    mainScriptUrlOrBlob: glueUrl.href,
+    print: (text) => console.log(text),
+    printErr,
+    instantiateWasm(imports, receive) {
+      WebAssembly.instantiate(module, imports).then((instance) => receive(instance, module), (e) =>
+        fail(new TrilliumError('WASM', `cannot instantiate ${String(wasmLocation)}: ${e.message}`, { cause: e })));
+      return {};
+    },
+  });
+  // A worker whose own import of the glue fails reports nowhere in browsers
+  // (an unhandled rejection inside the worker): bound the wait instead.
+  const timer = setTimeout(() => fail(new TrilliumError('WASM',
+    `the ${poolSize} pthread workers of ${glueUrl.href} did not start within ${START_TIMEOUT_MS / 1000} s` +
+    ' (is trillium-mt.worker.js served beside it, same-origin or with Cross-Origin-Resource-Policy?)')), START_TIMEOUT_MS);
+  let M;
+  try {
+    M = await Promise.race([init, failed]);
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    if (e instanceof TrilliumError) throw e;
+    throw new TrilliumError('WASM', `cannot start ${glueUrl.href}: ${e?.message ?? e}`, { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
+  loaded = true;
+  // Idle pool workers must not keep Node alive: a program that forgets
+  // dispose() still exits (the workers only run inside calls into the core).
+  for (const w of workers) w.unref?.();
+  const exports = M.asm;
+  if (!exports || typeof exports.trlw_ctx_create_mt !== 'function') {
+    for (const w of workers) w.terminate();
+    throw new TrilliumError('WASM', `${glueUrl.href} does not export trlw_ctx_create_mt (rebuild it from wasm_glue/)`);
+  }
+  let terminated = false;
+  return {
+    exports,
+    memory: M.wasmMemory,
+    workers: workers.length,
+    /** Pool workers running a pthread now (the contexts' threads beyond the caller's). */
+    running: () => M.PThread.runningWorkers.length,
+    /** Pool workers free for a new context's threads. */
+    idle: () => M.PThread.unusedWorkers.length,
+    terminate() {
+      if (terminated) return;
+      terminated = true;
+      M.PThread.terminateAllThreads();
+    },
+  };
+}
+
+// The glue calls `new Worker(url)` and then uses onmessage / onerror /
+// postMessage / terminate. In browsers the real Worker, with failures routed
+// to the loader.
+function browserWorkerClass(workers, onError) {
+  return class TrilliumPthreadWorker extends Worker {
+    constructor(url, opts) {
+      super(url, opts);
+      workers.push(this);
+      this.addEventListener('error', (e) => onError(e));
+    }
+  };
+}
+
+// In Node: a worker_threads Worker that looks like a web one to the glue and
+// to worker.js. The bootstrap gives the thread the globals worker.js uses
+// (self, postMessage, onmessage) and queues messages until worker.js has set
+// its onmessage (it is loaded asynchronously, and 'load' arrives at once).
+const NODE_BOOT = `
+const { parentPort, workerData } = require('node:worker_threads');
+globalThis.self = globalThis;
+globalThis.postMessage = (msg, transfer) => parentPort.postMessage(msg, transfer);
+const queue = [];
+let ready = false;
+parentPort.on('message', (data) => {
+  if (ready) globalThis.onmessage({ data });
+  else queue.push(data);
+});
+import(workerData.url).then(() => {
+  ready = true;
+  for (const data of queue.splice(0)) globalThis.onmessage({ data });
+}, (e) => {
+  throw e;
+});
+`;
+
+async function nodeWorkerClass(workers, onError) {
+  const { Worker: NodeWorker } = await import(/* webpackIgnore: true */ NODE_WORKER_THREADS);
+  return class TrilliumPthreadWorker {
+    constructor(url) {
+      this.onmessage = null;
+      this.onerror = null;
+      this._w = new NodeWorker(NODE_BOOT, { eval: true, workerData: { url: String(url) } });
+      this._w.on('message', (data) => this.onmessage?.({ data }));
+      this._w.on('error', (e) => onError(e));
+      workers.push(this);
+    }
+    postMessage(msg, transfer) {
+      this._w.postMessage(msg, transfer);
+    }
+    terminate() {
+      this._w.terminate();
+    }
+    unref() {
+      this._w.unref();
+    }
+  };
 }

@@ -1,6 +1,7 @@
 // Browser / worker / bundler side of the platform layer (the default, see
 // index.js). Packs are fetched; hashing uses crypto.subtle.
 import { TrilliumError } from '../errors.js';
+import { CacheApiStore } from '../cache.js';
 import { HttpSource } from './http.js';
 
 export const isNode = false;
@@ -16,7 +17,7 @@ function baseHref() {
   return undefined;
 }
 
-export function openPack(source) {
+export function openPack(source, opts = {}) {
   let url;
   try {
     url = source instanceof URL ? source : new URL(String(source), baseHref());
@@ -26,7 +27,7 @@ export function openPack(source) {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TrilliumError('BAD_ARGUMENT', `unsupported pack URL scheme ${url.protocol} (use http or https)`);
   }
-  return new HttpSource(url);
+  return new HttpSource(url, opts);
 }
 
 export async function sha256Hex(bytes) {
@@ -34,7 +35,9 @@ export async function sha256Hex(bytes) {
     throw new TrilliumError('IO', 'crypto.subtle is unavailable (pages must be served over https or from localhost)');
   }
   // subtle.digest copies its input: one chunk (a few MiB) at a time, never the model.
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  // Browsers refuse views of a SharedArrayBuffer (the pthreads build's heap): hash a copy then.
+  const shared = typeof SharedArrayBuffer === 'function' && bytes.buffer instanceof SharedArrayBuffer;
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', shared ? bytes.slice() : bytes));
   let s = '';
   for (const b of d) s += b.toString(16).padStart(2, '0');
   return s;
@@ -61,3 +64,31 @@ export function yieldToEventLoop() {
 }
 
 export const defaultWasmLocation = () => new URL('../../dist/trillium.wasm', import.meta.url);
+
+export function openCache(name) {
+  if (!globalThis.caches) return null; // insecure context, or a runtime without the Cache API
+  return new CacheApiStore(name ?? 'trillium');
+}
+
+export function systemMemory() {
+  return undefined;
+}
+
+export function createWorker() {
+  if (typeof Worker !== 'function') throw new TrilliumError('BAD_ARGUMENT', 'worker: true needs Worker, which this runtime lacks');
+  const w = new Worker(new URL('../worker.js', import.meta.url), { type: 'module', name: 'trillium' });
+  return {
+    post: (msg, transfer) => w.postMessage(msg, transfer ?? []),
+    onMessage: (fn) => w.addEventListener('message', (e) => fn(e.data)),
+    onError: (fn) => {
+      w.addEventListener('error', (e) => fn(new Error(e.message || 'the trillium worker failed to start')));
+      w.addEventListener('messageerror', () => fn(new Error('a message from the trillium worker could not be read')));
+    },
+    terminate: () => w.terminate(),
+  };
+}
+
+/** A page's main thread (not a worker, where the engine already is off the UI thread). */
+export function workerByDefault() {
+  return typeof Worker === 'function' && typeof window !== 'undefined' && typeof document !== 'undefined';
+}

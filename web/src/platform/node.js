@@ -3,9 +3,11 @@
 // wasm heap, never into an intermediate Buffer.
 import { createHash, randomFillSync } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrilliumError } from '../errors.js';
+import { DirStore, defaultCacheDir } from './cache-node.js';
 import { HttpSource } from './http.js';
 
 export const isNode = true;
@@ -51,13 +53,13 @@ class DirSource {
     }
   }
 
-  async readInto(file, expected, view, onBytes, { field = 'bytes' } = {}) {
+  async readInto(file, expected, view, onBytes, { field = 'bytes', fileField } = {}) {
     const p = this.describe(file);
     let fh;
     try {
       fh = await open(p, 'r');
     } catch (e) {
-      throw fsError(p, file, e);
+      throw fsError(p, file, e, fileField);
     }
     try {
       const { size } = await fh.stat();
@@ -94,23 +96,23 @@ class DirSource {
   }
 }
 
-function fsError(path, file, e) {
-  if (e.code === 'ENOENT') return new TrilliumError('MISSING_FILE', `${path}: no such file`, { file, cause: e });
-  if (e.code === 'EISDIR') return new TrilliumError('IO', `${path}: is a directory`, { file, cause: e });
-  return new TrilliumError('IO', `${path}: ${e.message}`, { file, cause: e });
+function fsError(path, file, e, field) {
+  if (e.code === 'ENOENT') return new TrilliumError('MISSING_FILE', `${path}: no such file`, { file, field, cause: e });
+  if (e.code === 'EISDIR') return new TrilliumError('IO', `${path}: is a directory`, { file, field, cause: e });
+  return new TrilliumError('IO', `${path}: ${e.message}`, { file, field, cause: e });
 }
 
 /** A pack location: a directory path, a file: URL, or an http(s) URL. */
-export function openPack(source) {
+export function openPack(source, opts = {}) {
   if (source instanceof URL) {
     if (source.protocol === 'file:') return new DirSource(fileURLToPath(source));
-    if (source.protocol === 'http:' || source.protocol === 'https:') return new HttpSource(source);
+    if (source.protocol === 'http:' || source.protocol === 'https:') return new HttpSource(source, opts);
     throw new TrilliumError('BAD_ARGUMENT', `unsupported pack URL scheme ${source.protocol}`);
   }
   if (typeof source !== 'string' || source === '') {
     throw new TrilliumError('BAD_ARGUMENT', 'pack source must be a directory path or an http(s) URL');
   }
-  if (/^https?:\/\//i.test(source)) return new HttpSource(new URL(source));
+  if (/^https?:\/\//i.test(source)) return new HttpSource(new URL(source), opts);
   if (source.startsWith('file:')) return new DirSource(fileURLToPath(source));
   return new DirSource(source);
 }
@@ -132,3 +134,42 @@ export function yieldToEventLoop() {
 }
 
 export const defaultWasmLocation = () => new URL('../../dist/trillium.wasm', import.meta.url);
+
+/** The cache directory: `name` if given, else $TRILLIUM_CACHE, else ~/.cache/trillium. */
+export function openCache(name) {
+  return new DirStore(name ?? defaultCacheDir());
+}
+
+export function systemMemory() {
+  return totalmem();
+}
+
+export function createWorker() {
+  // worker_threads is loaded on demand: most Node users never start a worker.
+  return import('node:worker_threads').then(({ Worker }) => {
+    // The worker inherits the process's flags, except those that only make
+    // sense for an -e/stdin entry point (a worker starts from a file).
+    const execArgv = [];
+    for (let i = 0; i < process.execArgv.length; i++) {
+      const a = process.execArgv[i];
+      if (a === '--input-type') i++;
+      else if (!a.startsWith('--input-type=')) execArgv.push(a);
+    }
+    const w = new Worker(new URL('../worker-node.js', import.meta.url), { execArgv });
+    return {
+      post: (msg, transfer) => w.postMessage(msg, transfer ?? []),
+      onMessage: (fn) => w.on('message', fn),
+      onError: (fn) => {
+        w.on('error', fn);
+        w.on('exit', (code) => fn(new Error(`the trillium worker exited (code ${code})`)));
+      },
+      terminate: () => w.terminate(),
+      unref: () => w.unref(),
+      ref: () => w.ref(),
+    };
+  });
+}
+
+export function workerByDefault() {
+  return false;
+}
