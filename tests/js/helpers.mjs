@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(ROOT, 'web/bin/trillium.js');
-export const MODEL_DIR = '/work/shared/models/stories260K';
+// The repo's copy of the default model (models/stories260K, with its attribution).
+export const MODEL_DIR = fileURLToPath(new URL('../../models/stories260K', import.meta.url));
 export const MODEL_BIN = process.env.TRL_MODEL_BIN || join(MODEL_DIR, 'stories260K.bin');
 export const MODEL_TOK = process.env.TRL_MODEL_TOK || join(MODEL_DIR, 'tok512.bin');
 

@@ -35,7 +35,8 @@ import safetensors  # noqa: E402
 import tokenizer as T  # noqa: E402
 from sample_text import SAMPLE_TEXT  # noqa: E402
 
-STORIES = os.environ.get("TRL_STORIES260K_DIR", "/work/shared/models/stories260K")
+STORIES = os.environ.get("TRL_STORIES260K_DIR",
+                         os.path.join(os.path.dirname(os.path.dirname(HERE)), "models", "stories260K"))
 STORIES_BIN = os.path.join(STORIES, "stories260K.bin")
 STORIES_TOK = os.path.join(STORIES, "tok512.bin")
 
