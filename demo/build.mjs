@@ -12,6 +12,7 @@
 //
 // The version is a hash of every shell file, so any change to the app or the
 // package gives a new sw.js, which browsers install as an update.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -22,7 +23,7 @@ const ROOT = resolve(DEMO, '..');
 
 // demo/ files that are part of the site (the rest, build and test tooling, is not)
 const SHELL_FILES = ['index.html', 'app.js', 'style.css', 'manifest.webmanifest'];
-const SHELL_DIRS = ['lib', 'icons'];
+const SHELL_DIRS = ['lib'];
 
 function walk(dir) {
   const out = [];
@@ -58,6 +59,8 @@ export function buildSite({ out, packs = [], web = join(ROOT, 'web'), tag = '' }
   mkdirSync(out, { recursive: true });
   for (const f of SHELL_FILES) cpSync(join(DEMO, f), join(out, f));
   for (const d of SHELL_DIRS) cpSync(join(DEMO, d), join(out, d), { recursive: true });
+  // icons are drawn by a script, not committed
+  execFileSync(process.execPath, [join(DEMO, 'make-icons.mjs'), join(out, 'icons')], { stdio: 'inherit' });
   cpSync(webSrc, join(out, 'trillium/src'), { recursive: true });
   // Every file of dist/: both wasm builds and whatever JS the threaded one needs.
   if (existsSync(webDist)) cpSync(webDist, join(out, 'trillium/dist'), { recursive: true });

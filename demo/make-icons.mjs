@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Draws the demo's PNG icons (a three-petalled trillium on a green tile) with
 // no dependencies: pixels from signed distances, 4x4 supersampled, written
-// through node:zlib. The output is committed; re-run after changing the look:
-//   node demo/make-icons.mjs
+// through node:zlib. demo/build.mjs runs it into the site it assembles:
+//   node demo/make-icons.mjs [OUT_DIR]        (default: demo/icons, git-ignored)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), 'icons');
+const OUT = process.argv[2] || join(dirname(fileURLToPath(import.meta.url)), 'icons');
 
 const BG = [0x17, 0x5c, 0x4c];
 const PETAL = [0xf7, 0xf4, 0xea];
