@@ -21,7 +21,7 @@ WASM_OUT:= web/dist/trillium.wasm
 export NODE_PATH := /usr/share/nodejs
 
 .PHONY: all deps native asan wasm pack run test test-native test-asan test-wasm test-js test-reference \
-        test-golden clean
+        test-golden clean demo test-e2e fuzz test-fuzz bench
 
 all: native wasm
 
@@ -37,6 +37,7 @@ deps:
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	$(PYTHON) -c 'import numpy' 2>/dev/null || missing="$$missing python3-numpy"; \
 	test -f /usr/include/lapacke.h || missing="$$missing liblapacke-dev"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing="$$missing libclang-rt-14-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -73,7 +74,7 @@ run: wasm pack
 
 test: deps
 	$(MAKE) native asan wasm
-	$(MAKE) test-native test-asan test-wasm test-reference test-golden test-js
+	$(MAKE) test-native test-asan test-wasm test-reference test-golden test-js test-e2e test-fuzz
 	@echo "make test: all suites passed"
 
 test-native:
@@ -93,6 +94,55 @@ test-golden: pack
 
 test-js: pack
 	TRL_CONVERT=$(CONVERT) TRL_WASM=$(WASM_OUT) TRL_PACK=$(PACK) node --test tests/js/
+
+# The chat demo and offline PWA (demo/): builds what is missing, assembles the static site
+# in build/demo/site (demo/ + web/src + web/dist + the pack) and serves it on
+# http://127.0.0.1:8080 with COOP/COEP (Ctrl+C stops; any static host can serve the same files).
+demo:
+	@test -f $(WASM_OUT) -a -f web/dist/trillium-mt.wasm || $(MAKE) wasm
+	@test -f $(PACK)/manifest.json || $(MAKE) pack
+	node demo/build.mjs --out $(BUILD)/demo/site --pack stories260K=$(PACK)
+	node demo/serve.mjs $(BUILD)/demo/site --port 8080
+
+# Browser end-to-end tests of the demo in Debian's headless Chromium, driven by playwright-core
+# (from npm, into demo/node_modules; it never downloads a browser).
+test-e2e:
+	@command -v chromium >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@test -f demo/node_modules/playwright-core/package.json || (cd demo && npm ci --no-audit --no-fund)
+	@test -f $(WASM_OUT) -a -f web/dist/trillium-mt.wasm || $(MAKE) wasm
+	@test -f $(PACK)/manifest.json -a -x $(CONVERT) || $(MAKE) pack
+	TRL_CONVERT=$(CONVERT) TRL_PACK=$(PACK) node --test --test-concurrency=1 tests/e2e/
+
+# libFuzzer targets for the file readers (fuzz/README.md): built with clang (ASan + UBSan) in
+# $(BUILD)/fuzz, each run for FUZZ_SECONDS on its committed seeds (fuzz/corpus/); new inputs and
+# crash reproducers stay in $(BUILD)/fuzz. test-fuzz: 10 s each, for make test.
+FUZZ_SECONDS ?= 60
+fuzz:
+	CC=clang cmake -S fuzz -B $(BUILD)/fuzz >/dev/null
+	cmake --build $(BUILD)/fuzz -j$(JOBS)
+	fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
+
+test-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# Benchmarks (docs/BENCHMARKS.md): the kernel table natively and in wasm under Node, then the
+# Node CLI end to end on a synthetic 134M-parameter model in t2, q8_0 and f32. Minutes, not seconds.
+bench: native wasm
+	cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON >/dev/null
+	cmake --build $(BUILD)/bench -j$(JOBS) --target bench-kernels
+	emcmake cmake -S . -B $(BUILD)/bench-wasm -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON \
+	  -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node >/dev/null
+	cmake --build $(BUILD)/bench-wasm -j$(JOBS) --target bench-kernels bench-kernels-mt
+	$(BUILD)/bench/bench/kernels/bench-kernels > $(BUILD)/bench/native.json
+	node $(BUILD)/bench-wasm/bench/kernels/bench-kernels.js > $(BUILD)/bench/wasm.json
+	$(PYTHON) bench/kernels/table.py $(BUILD)/bench/native.json $(BUILD)/bench/wasm.json
+	test -f $(BUILD)/bench/synth-100m/model.safetensors || $(PYTHON) bench/make_synthetic.py $(BUILD)/bench/synth-100m --size 100m
+	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-t2 --ternary --act-quant int8 --dtype q8_0 --force
+	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-q8 --dtype q8_0 --force
+	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-f32 --force
+	for p in t2 q8 f32; do node web/bin/trillium.js bench $(BUILD)/bench/synth-100m-$$p --json --no-cache \
+	  --prompt-tokens 64 --gen-tokens 32 --repeats 3; done
 
 clean:
 	rm -rf $(BUILD) web/dist

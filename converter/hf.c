@@ -409,7 +409,13 @@ done:
 
 static int bind_tensors(const char *dir, trlc_model_src *src, char *err, size_t errlen) {
     const trl_config *c = &src->cfg;
-    size_t n = trlc_tensor_specs(c, NULL);
+    size_t n = trlc_tensor_specs(c, NULL), have = 0;
+    /* the config sizes the tables below: bound it by what the files hold first (loosely: a
+     * checkpoint missing a few tensors gets the message naming them, below) */
+    for (size_t f = 0; f < src->n_st; f++) have += src->st[f].n_tensors;
+    if (n > 2 * have + 64)
+        return trlc_fail(err, errlen, "%s: config.json needs %zu tensors (num_hidden_layers %d) but the checkpoint has %zu",
+                         dir, n, c->n_layers, have);
     trlc_tensor_spec *spec = calloc(n, sizeof *spec);
     src->tensors = calloc(n, sizeof *src->tensors);
     const trlc_st_tensor **slot = calloc(n, sizeof *slot);

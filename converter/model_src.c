@@ -85,6 +85,10 @@ static int take_tokenizer(trlc_model_src *src, void *blob, size_t len, const trl
     return 0;
 }
 
+void trlc_source_set_tokenizer(trlc_model_src *src, void *blob, size_t len, const trlc_tokenizer_info *info) {
+    take_tokenizer(src, blob, len, info);
+}
+
 int trlc_source_load_tokenizer_llama2c(trlc_model_src *src, const char *path, char *err, size_t errlen) {
     void *blob = NULL;
     size_t len = 0;
@@ -110,6 +114,32 @@ int trlc_source_load_tokenizer_hf(trlc_model_src *src, const char *tokenizer_jso
     return take_tokenizer(src, blob, len, &info);
 }
 
+int trlc_source_load_tokenizer_file(trlc_model_src *src, const char *path, char *err, size_t errlen) {
+    size_t n = strlen(path);
+    if (n < 5 || strcmp(path + n - 5, ".json")) return trlc_source_load_tokenizer_llama2c(src, path, err, errlen);
+    /* its tokenizer_config.json (bos/eos, chat template) sits beside it */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0;
+    else snprintf(dir, sizeof dir, "./");
+    char *cfg = trlc_path_join(dir, "tokenizer_config.json");
+    if (!cfg) return trlc_fail(err, errlen, "out of memory");
+    int rc = trlc_source_load_tokenizer_hf(src, path, trlc_exists(cfg) ? cfg : NULL, err, errlen);
+    free(cfg);
+    return rc;
+}
+
+/* 1 if the file starts with GGUF's magic. */
+static int has_gguf_magic(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char m[4];
+    int yes = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    fclose(f);
+    return yes;
+}
+
 int trlc_source_open(const char *input, const char *tokenizer_path, trlc_model_src **out, char *err,
                      size_t errlen) {
     *out = NULL;
@@ -119,5 +149,7 @@ int trlc_source_open(const char *input, const char *tokenizer_path, trlc_model_s
     if (n >= 12 && !strcmp(input + n - 12, ".safetensors"))
         return trlc_fail(err, errlen, "%s: pass the model directory (with config.json), not the .safetensors file",
                          input);
+    if ((n >= 5 && !strcmp(input + n - 5, ".gguf")) || has_gguf_magic(input))
+        return trlc_gguf_model_open(input, tokenizer_path, out, err, errlen);
     return trlc_llama2c_open(input, tokenizer_path, out, err, errlen);
 }

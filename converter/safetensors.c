@@ -16,7 +16,7 @@
 #define ST_MAX_HEADER (100u * 1000u * 1000u)
 
 static int dtype_from(const tj_doc *d, int tok, trlc_dtype *out) {
-    for (int t = 0; t < TRLC_DT_COUNT; t++)
+    for (int t = 0; t < TRLC_DT_SAFETENSORS_END; t++) /* not GGUF's block types */
         if (tj_str_eq(d, tok, trlc_dtype_name((trlc_dtype)t))) {
             *out = (trlc_dtype)t;
             return 0;

@@ -1055,3 +1055,190 @@ int trlc_tokenizer_from_hf(const char *tokenizer_json_path, const char *tokenize
     free(c);
     return rc;
 }
+
+/* ------------------------------------------------------------ vocab arrays */
+
+#define MAX_PIECE (1u << 20) /* bytes; far above any real token, keeps lengths in 32 bits */
+
+int trlc_tokenizer_from_vocab(const trlc_vocab_spec *v, void **blob, size_t *blob_len, trlc_tokenizer_info *info,
+                              char *err, size_t errlen) {
+    const char *nm = v && v->name ? v->name : "vocabulary";
+    if (!v || !blob || !blob_len || !info || (!v->tokens && v->n_tokens > 0))
+        return errf(err, errlen, "%s: NULL argument", nm);
+    if (v->kind != 0 && v->kind != 1) return errf(err, errlen, "%s: unknown tokenizer kind %d", nm, v->kind);
+    if (v->n_tokens < 1 || v->n_tokens > MAX_VOCAB)
+        return errf(err, errlen, "%s: %d tokens (1 to %d are supported)", nm, (int)v->n_tokens, MAX_VOCAB);
+    if (v->kind == 1 && v->pretok != TRL_PRETOK_GPT2 && v->pretok != TRL_PRETOK_LLAMA3)
+        return errf(err, errlen, "%s: unknown pre-tokenizer %d", nm, v->pretok);
+    uint32_t allowed = v->kind == 0 ? TRL_TOKF_SPM_PREFIX | TRL_TOKF_SPM_PREFIX_FIRST | TRL_TOKF_SPM_PREFIX_NOSPACE
+                                    : TRL_TOKF_BPE_IGNORE_MERGES;
+    if (v->flags & ~(allowed | TRL_TOKF_NFC)) return errf(err, errlen, "%s: flags 0x%x not valid for this kind", nm, v->flags);
+    const int32_t n = v->n_tokens;
+    const int32_t ids[3] = {v->bos_id, v->eos_id, v->unk_id};
+    static const char *const idn[3] = {"bos", "eos", "unknown"};
+    for (int k = 0; k < 3; k++)
+        if (ids[k] < -1 || ids[k] >= n)
+            return errf(err, errlen, "%s: %s token id %d is not one of the %d tokens", nm, idn[k], (int)ids[k], (int)n);
+    size_t maxlen = 0;
+    int marker = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (v->tokens[i].n > MAX_PIECE || (v->tokens[i].n && !v->tokens[i].s))
+            return errf(err, errlen, "%s: token %d is %zu bytes long (at most %u)", nm, (int)i, v->tokens[i].n, MAX_PIECE);
+        if (v->tokens[i].n > maxlen) maxlen = v->tokens[i].n;
+        int ty = v->types ? v->types[i] : TRLC_TOKTYPE_NORMAL;
+        if (v->kind == 0 && (ty == TRLC_TOKTYPE_NORMAL || ty == TRLC_TOKTYPE_UNDEFINED) &&
+            has_marker((const uint8_t *)v->tokens[i].s, v->tokens[i].n))
+            marker = 1;
+    }
+    tb b;
+    if (tb_init(&b, v->kind, n)) {
+        tb_free(&b);
+        return errf(err, errlen, "%s: out of memory for %d tokens", nm, (int)n);
+    }
+    b.pretok = v->kind == 1 ? v->pretok : TRL_PRETOK_NONE;
+    b.flags = v->flags | (marker ? TRL_TOKF_SPM_SPACE_MARKER : 0);
+    b.bos = v->bos_id, b.eos = v->eos_id, b.unk = v->unk_id;
+    int16_t u2b[324];
+    byte_decoder(u2b);
+    uint8_t *tmp = malloc(maxlen ? maxlen : 1);
+    smap map = {0};
+    char *mbuf = NULL;
+    int rc = -1;
+    if (!tmp) {
+        errf(err, errlen, "%s: out of memory", nm);
+        goto done;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const trlc_tokstr *t = &v->tokens[i];
+        int ty = v->types ? v->types[i] : TRLC_TOKTYPE_NORMAL;
+        size_t l = t->n;
+        if (l) memcpy(tmp, t->s, l);
+        uint8_t type;
+        switch (ty) {
+        case TRLC_TOKTYPE_UNDEFINED:
+        case TRLC_TOKTYPE_NORMAL:
+        case TRLC_TOKTYPE_BYTE:
+            if (v->kind == 1) {
+                uint32_t bad = 0;
+                long dl = bytelevel_decode(tmp, l, u2b, &bad);
+                if (dl < 0) {
+                    errf(err, errlen, "%s: token %d \"%.*s\" is not byte-level text (U+%04X)", nm, (int)i,
+                         (int)(t->n < 40 ? t->n : 40), t->s ? t->s : "", bad);
+                    goto done;
+                }
+                l = (size_t)dl;
+                type = TRL_TOKT_NORMAL;
+            } else if (ty == TRLC_TOKTYPE_BYTE) {
+                int bv = byte_piece(tmp, l);
+                if (bv < 0) {
+                    errf(err, errlen, "%s: token %d has type byte but is not <0xNN>", nm, (int)i);
+                    goto done;
+                }
+                tmp[0] = (uint8_t)bv, l = 1;
+                type = TRL_TOKT_BYTE;
+            } else {
+                if (marker) l = unmark(tmp, l);
+                type = TRL_TOKT_NORMAL;
+            }
+            if (l == 0) type = TRL_TOKT_CONTROL; /* nothing to match or merge into */
+            break;
+        case TRLC_TOKTYPE_UNKNOWN:
+        case TRLC_TOKTYPE_CONTROL:
+            if (ty == TRLC_TOKTYPE_UNKNOWN && b.unk < 0) b.unk = i;
+            type = (uint8_t)(TRL_TOKT_CONTROL | (l ? TRL_TOKT_ADDED : 0));
+            break;
+        case TRLC_TOKTYPE_USER_DEFINED:
+            type = (uint8_t)(l ? TRL_TOKT_USER | TRL_TOKT_ADDED : TRL_TOKT_CONTROL);
+            break;
+        case TRLC_TOKTYPE_UNUSED:
+            type = TRL_TOKT_CONTROL, l = 0; /* a placeholder: its text means nothing */
+            break;
+        default:
+            errf(err, errlen, "%s: token %d: unknown token type %d", nm, (int)i, ty);
+            goto done;
+        }
+        b.types[i] = type;
+        float sc = v->scores ? v->scores[i] : 0.0f;
+        if (sc != sc) {
+            errf(err, errlen, "%s: the score of token %d is NaN", nm, (int)i);
+            goto done;
+        }
+        b.scores[i] = sc;
+        if (tb_set_piece(&b, i, tmp, l)) {
+            errf(err, errlen, "%s: out of memory", nm);
+            goto done;
+        }
+    }
+    if (v->kind == 1) {
+        /* merges name tokens by their byte-level text: look them up as written */
+        if (smap_init(&map, (uint32_t)n)) {
+            errf(err, errlen, "%s: out of memory", nm);
+            goto done;
+        }
+        for (int32_t i = 0; i < n; i++) smap_put(&map, v->tokens[i].s ? v->tokens[i].s : "", (uint32_t)v->tokens[i].n, i);
+        size_t mcap = 0;
+        for (size_t r = 0; r < v->n_merges; r++) {
+            const trlc_tokstr *m = &v->merges[r];
+            const char *sp = m->n ? memchr(m->s, ' ', m->n) : NULL;
+            if (!sp || memchr(sp + 1, ' ', m->n - (size_t)(sp + 1 - m->s))) {
+                errf(err, errlen, "%s: merge %zu \"%.*s\" is not two tokens split by one space", nm, r,
+                     (int)(m->n < 40 ? m->n : 40), m->s ? m->s : "");
+                goto done;
+            }
+            size_t la = (size_t)(sp - m->s), lb = m->n - la - 1;
+            int32_t ia = smap_get(&map, m->s, la), ib = smap_get(&map, sp + 1, lb);
+            if (ia < 0 || ib < 0) {
+                size_t bl = ia < 0 ? la : lb;
+                errf(err, errlen, "%s: merge %zu: \"%.*s\" is not a token", nm, r, (int)(bl < 40 ? bl : 40),
+                     ia < 0 ? m->s : sp + 1);
+                goto done;
+            }
+            if (la + lb > mcap) {
+                char *nb = realloc(mbuf, la + lb);
+                if (!nb) {
+                    errf(err, errlen, "%s: out of memory", nm);
+                    goto done;
+                }
+                mbuf = nb, mcap = la + lb;
+            }
+            memcpy(mbuf, m->s, la);
+            memcpy(mbuf + la, sp + 1, lb);
+            if (smap_get(&map, mbuf, la + lb) < 0) {
+                errf(err, errlen, "%s: merge %zu: the joined \"%.*s\" is not a token", nm, r,
+                     (int)(la + lb < 60 ? la + lb : 60), mbuf);
+                goto done;
+            }
+            if (tb_add_merge(&b, (uint32_t)ia, (uint32_t)ib)) {
+                errf(err, errlen, "%s: too many merges", nm);
+                goto done;
+            }
+        }
+    }
+    char *tpl = NULL;
+    if (v->chat_template) {
+        tpl = malloc(v->chat_template_len + 1);
+        if (!tpl) {
+            errf(err, errlen, "%s: out of memory", nm);
+            goto done;
+        }
+        memcpy(tpl, v->chat_template, v->chat_template_len);
+        tpl[v->chat_template_len] = 0;
+    }
+    void *out;
+    size_t out_len;
+    if (tb_write(&b, nm, &out, &out_len, err, errlen)) {
+        free(tpl);
+        goto done;
+    }
+    info_init(info, &b, v->add_bos);
+    info->chat_template = tpl;
+    *blob = out;
+    *blob_len = out_len;
+    rc = 0;
+done:
+    free(tmp);
+    free(map.e);
+    free(mbuf);
+    tb_free(&b);
+    return rc;
+}

@@ -45,6 +45,50 @@ int trlc_tokenizer_from_hf_mem(const char *json, size_t json_len, const char *js
                                size_t config_len, const char *config_name, void **blob, size_t *blob_len,
                                trlc_tokenizer_info *info, char *err, size_t errlen);
 
+/* A string that is not NUL-terminated. */
+typedef struct trlc_tokstr {
+    const char *s;
+    size_t n;
+} trlc_tokstr;
+
+/* llama.cpp's token types (GGUF tokenizer.ggml.token_type). */
+enum {
+    TRLC_TOKTYPE_UNDEFINED = 0,
+    TRLC_TOKTYPE_NORMAL = 1,
+    TRLC_TOKTYPE_UNKNOWN = 2,
+    TRLC_TOKTYPE_CONTROL = 3,
+    TRLC_TOKTYPE_USER_DEFINED = 4,
+    TRLC_TOKTYPE_UNUSED = 5,
+    TRLC_TOKTYPE_BYTE = 6
+};
+
+/* A vocabulary given as arrays, as GGUF's tokenizer.ggml.* metadata has it.
+ * spm (kind 0): pieces may use U+2581 for spaces (then SPM_SPACE_MARKER is
+ * set and they are stored with ' '), BYTE tokens are "<0xNN>", scores merge.
+ * bpe_gpt2 (kind 1): NORMAL pieces are GPT-2 byte-level text, merges are
+ * "left right" in rank order. Either: UNKNOWN, CONTROL and USER_DEFINED
+ * tokens are raw text matched verbatim in the input (the ADDED bit), UNUSED
+ * ones placeholders that decode to nothing. */
+typedef struct trlc_vocab_spec {
+    const char *name;           /* for messages */
+    int kind;                   /* 0 spm, 1 bpe_gpt2 */
+    int pretok;                 /* bpe_gpt2: 1 GPT-2 regex, 2 Llama 3 regex */
+    uint32_t flags;             /* spm: SPM_PREFIX (add_space_prefix); bpe: BPE_IGNORE_MERGES */
+    int32_t n_tokens;
+    const trlc_tokstr *tokens;  /* (n_tokens) */
+    const float *scores;        /* spm: (n_tokens), NULL: all 0 */
+    const int32_t *types;       /* (n_tokens) TRLC_TOKTYPE_*, NULL: all NORMAL */
+    size_t n_merges;
+    const trlc_tokstr *merges;  /* bpe_gpt2 */
+    int32_t bos_id, eos_id, unk_id; /* -1: none (unk: else the first UNKNOWN token) */
+    int32_t add_bos;
+    const char *chat_template;  /* may be NULL */
+    size_t chat_template_len;
+} trlc_vocab_spec;
+
+int trlc_tokenizer_from_vocab(const trlc_vocab_spec *v, void **blob, size_t *blob_len, trlc_tokenizer_info *info,
+                              char *err, size_t errlen);
+
 void trlc_tokenizer_info_free(trlc_tokenizer_info *info);
 
 #ifdef __cplusplus

@@ -62,13 +62,27 @@ typedef enum trlc_dtype {
     TRLC_DT_BOOL,
     TRLC_DT_F8_E4M3,
     TRLC_DT_F8_E5M2,
+    /* GGUF block types (ggml's layouts, docs/FORMAT.md's q8_0 is the same
+     * block as Q8_0): a row is whole blocks, so trlc_dtype_size is 0 and
+     * trlc_dtype_row_bytes gives the size. Never read from safetensors. */
+    TRLC_DT_Q8_0,  /* 32 weights in 34 bytes: f16 d, int8 q[32]; w = d q */
+    TRLC_DT_Q4_0,  /* 32 weights in 18 bytes: f16 d, nibbles; w = d (q - 8) */
+    TRLC_DT_TQ1_0, /* 256 weights in 54 bytes: base-3 qs[48], qh[4], f16 d */
+    TRLC_DT_TQ2_0, /* 256 weights in 66 bytes: 2-bit qs[64], f16 d; w = d (code - 1) */
     TRLC_DT_COUNT
 } trlc_dtype;
+#define TRLC_DT_SAFETENSORS_END TRLC_DT_Q8_0 /* safetensors dtypes are those below */
 
-const char *trlc_dtype_name(trlc_dtype t); /* safetensors spelling: "F32", "BF16", ... */
-size_t trlc_dtype_size(trlc_dtype t);
+const char *trlc_dtype_name(trlc_dtype t); /* safetensors spelling: "F32", "BF16", ...; GGUF's: "Q8_0", "TQ2_0" */
+size_t trlc_dtype_size(trlc_dtype t);      /* bytes per element; 0 for the block types */
+/* Elements per block (1 for the element types) and bytes per block. */
+void trlc_dtype_block(trlc_dtype t, uint32_t *block, uint32_t *block_bytes);
+/* Bytes of `cols` elements (a row); 0 if cols is not a whole number of blocks
+ * or on overflow. */
+uint64_t trlc_dtype_row_bytes(trlc_dtype t, uint64_t cols);
 /* Convert `n` little-endian elements (any alignment) to f32; -1 for a dtype
- * that is not F32/F16/BF16. */
+ * that is not F32/F16/BF16 or one of the block types (then n must be a whole
+ * number of blocks). Block types decode as ggml's dequantize_row_* does. */
 int trlc_dtype_to_f32(trlc_dtype t, const void *src, size_t n, float *dst);
 
 /* ------------------------------------------------------------- safetensors */
@@ -106,7 +120,7 @@ const trlc_st_tensor *trlc_safetensors_find(const trlc_safetensors *st, const ch
 typedef struct trlc_src_tensor {
     char name[64];     /* pack (GGUF-style) name */
     char origin[256];  /* "file: source name", for messages */
-    trlc_dtype dtype;  /* F32, F16 or BF16 */
+    trlc_dtype dtype;  /* F32, F16, BF16, or (GGUF) Q8_0, Q4_0, TQ1_0, TQ2_0 */
     int n_dims;        /* 1 or 2 */
     int64_t shape[2];  /* (rows, cols) or (n) */
     const uint8_t *data;
@@ -152,7 +166,8 @@ int trlc_hf_parse_config(const char *json, size_t len, const char *path, trl_con
 int trlc_llama2c_open(const char *path, const char *tokenizer_path, trlc_model_src **out, char *err,
                       size_t errlen);
 
-/* A HF directory or a llama2.c .bin, by what `input` is. */
+/* A HF directory, a GGUF file (".gguf" or the "GGUF" magic) or a llama2.c
+ * .bin, by what `input` is. */
 int trlc_source_open(const char *input, const char *tokenizer_path, trlc_model_src **out, char *err,
                      size_t errlen);
 void trlc_source_free(trlc_model_src *src);
@@ -161,6 +176,91 @@ void trlc_source_free(trlc_model_src *src);
 int trlc_source_load_tokenizer_llama2c(trlc_model_src *src, const char *path, char *err, size_t errlen);
 int trlc_source_load_tokenizer_hf(trlc_model_src *src, const char *tokenizer_json, const char *tokenizer_config,
                                   char *err, size_t errlen);
+/* By the file's name: ".json" is a HF tokenizer.json (with the
+ * tokenizer_config.json beside it, if there is one), anything else llama2.c. */
+int trlc_source_load_tokenizer_file(trlc_model_src *src, const char *path, char *err, size_t errlen);
+
+/* -------------------------------------------------------------------- GGUF */
+
+/* GGUF v3 (llama.cpp / ggml model files; ggml's docs/gguf.md). Little-endian
+ * only. Every count, length and offset is checked against the file before it
+ * is used, and nothing is allocated from a size field beyond what the file's
+ * own size bounds. Strings point into the file and are not NUL-terminated. */
+
+enum {
+    TRLC_GGUF_U8 = 0, TRLC_GGUF_I8 = 1, TRLC_GGUF_U16 = 2, TRLC_GGUF_I16 = 3, TRLC_GGUF_U32 = 4,
+    TRLC_GGUF_I32 = 5, TRLC_GGUF_F32 = 6, TRLC_GGUF_BOOL = 7, TRLC_GGUF_STRING = 8, TRLC_GGUF_ARRAY = 9,
+    TRLC_GGUF_U64 = 10, TRLC_GGUF_I64 = 11, TRLC_GGUF_F64 = 12, TRLC_GGUF_TYPE_COUNT = 13
+};
+
+/* ggml tensor types this converter reads (the others are sized and checked, then refused if used). */
+enum {
+    TRLC_GGML_F32 = 0, TRLC_GGML_F16 = 1, TRLC_GGML_Q4_0 = 2, TRLC_GGML_Q8_0 = 8, TRLC_GGML_BF16 = 30,
+    TRLC_GGML_TQ1_0 = 34, TRLC_GGML_TQ2_0 = 35
+};
+
+typedef struct trlc_gguf_kv {
+    const char *key;
+    size_t key_len;
+    uint32_t type; /* TRLC_GGUF_* */
+    /* scalars: integers and bools in i (or u for U64), floats in f */
+    int64_t i;
+    uint64_t u;
+    double f;
+    /* STRING: the bytes; ARRAY: the element type, count and first byte of the elements */
+    const char *str;
+    size_t str_len;
+    uint32_t arr_type;
+    uint64_t arr_n;
+    const uint8_t *arr;
+} trlc_gguf_kv;
+
+#define TRLC_GGUF_MAX_DIMS 4
+
+typedef struct trlc_gguf_tensor {
+    char name[64];          /* GGUF caps names at 63 bytes; NUL-terminated copy */
+    uint32_t n_dims;
+    uint64_t ne[TRLC_GGUF_MAX_DIMS]; /* ggml order: ne[0] is the row length (columns); unused dims are 1 */
+    uint32_t type;          /* ggml type */
+    uint64_t offset;        /* in the data section */
+    const uint8_t *data;
+    uint64_t nbytes;
+} trlc_gguf_tensor;
+
+typedef struct trlc_gguf {
+    char *name;             /* the file, for messages */
+    trlc_file file;         /* the mapping (trlc_gguf_open), or empty (trlc_gguf_parse) */
+    const uint8_t *data;
+    size_t size;
+    uint32_t version;
+    uint64_t alignment;     /* general.alignment, default 32 */
+    uint64_t data_offset;   /* start of the tensor data section in the file */
+    trlc_gguf_kv *kv;
+    size_t n_kv;
+    trlc_gguf_tensor *tensors;
+    size_t n_tensors;
+} trlc_gguf;
+
+/* Parse GGUF bytes in memory (data must outlive g); `name` is used in messages. */
+int trlc_gguf_parse(const void *data, size_t size, const char *name, trlc_gguf *g, char *err, size_t errlen);
+/* Map a file and parse it. */
+int trlc_gguf_open(const char *path, trlc_gguf *g, char *err, size_t errlen);
+void trlc_gguf_close(trlc_gguf *g);
+const trlc_gguf_kv *trlc_gguf_find(const trlc_gguf *g, const char *key);
+const trlc_gguf_tensor *trlc_gguf_find_tensor(const trlc_gguf *g, const char *name);
+/* "U32", "STRING", "ARRAY", ...; ggml type names ("F32", "Q4_K", "TQ2_0"; "?" if unknown). */
+const char *trlc_gguf_type_name(uint32_t type);
+const char *trlc_ggml_type_name(uint32_t type);
+
+/* A llama-architecture GGUF as a model source (rope_style "interleaved":
+ * llama.cpp's converter permutes q/k for it; tensors keep their GGUF names and
+ * types, the tokenizer comes from tokenizer.ggml.* unless tokenizer_path is
+ * given). The source owns the mapping. */
+int trlc_gguf_model_open(const char *path, const char *tokenizer_path, trlc_model_src **out, char *err,
+                         size_t errlen);
+/* The same from bytes in memory, which must outlive the source. */
+int trlc_gguf_model_from_mem(const void *data, size_t size, const char *name, trlc_model_src **out, char *err,
+                             size_t errlen);
 
 /* -------------------------------------------------------------- quantizers */
 
@@ -254,11 +354,22 @@ typedef struct trlc_write_opts {
     int rank_fractions;
     int32_t slice_rows;            /* rows per rank slice (default 16; see trlc_pack_write) */
     int32_t residual_rank;         /* ternary / bcq: also store W - Q(W) at this rank as rank slices */
+    /* GGUF sources: tensors already in a pack encoding keep it, whatever
+     * matrix_encoding says: Q8_0 blocks are copied into q8_0 (2-D tensors),
+     * TQ1_0 / TQ2_0 linear layers become ternary_encoding (t2 / t1) with their
+     * exact trits and scales when the block scales fit a pack scale layout
+     * (per tensor, row blocks, column blocks or row; else on_warning and
+     * matrix_encoding). 0: everything is dequantized to matrix_encoding.
+     * In the version-2 modes (ternary, bcq, lowrank) linear layers are always
+     * dequantized first and go through that mode. */
+    int keep_quant;
     void (*on_tensor)(void *user, const trlc_tensor_report *r);
+    /* A one-line note about a tensor the writer had to store differently than asked (may be NULL). */
+    void (*on_warning)(void *user, const char *msg);
     void *user;
 } trlc_write_opts;
 
-/* f32, 4 MiB, no force, dense linear layers; t2, tensor scale, bcq 2 bits g128, 16-row slices. */
+/* f32, 4 MiB, no force, dense linear layers; t2, tensor scale, bcq 2 bits g128, 16-row slices; keep_quant. */
 trlc_write_opts trlc_write_default_opts(void);
 
 /* Parse a --lowrank list ("64" or "64,32" ranks; "0.75,0.5" fractions: any

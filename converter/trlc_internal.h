@@ -66,6 +66,10 @@ typedef struct trlc_tensor_spec {
 /* Fills `out` (if not NULL) and returns the count. cfg must be valid. */
 size_t trlc_tensor_specs(const trl_config *cfg, trlc_tensor_spec *out);
 
+/* Give a source a tokenizer blob (malloc'd; the source takes it and info's chat_template). */
+struct trlc_tokenizer_info;
+void trlc_source_set_tokenizer(trlc_model_src *src, void *blob, size_t len, const struct trlc_tokenizer_info *info);
+
 /* A new, empty source (calloc'd). */
 trlc_model_src *trlc_source_new(void);
 /* Basename of a path without a trailing '/' and without `strip_ext` if it ends in it. */

@@ -116,17 +116,76 @@ int trlc_plain_filename(const char *s) {
 static const struct {
     const char *name;
     size_t size;
+    uint32_t block, block_bytes;
 } DTYPES[TRLC_DT_COUNT] = {
-    [TRLC_DT_F32] = {"F32", 4},     [TRLC_DT_F16] = {"F16", 2},   [TRLC_DT_BF16] = {"BF16", 2},
-    [TRLC_DT_F64] = {"F64", 8},     [TRLC_DT_I64] = {"I64", 8},   [TRLC_DT_I32] = {"I32", 4},
-    [TRLC_DT_I16] = {"I16", 2},     [TRLC_DT_I8] = {"I8", 1},     [TRLC_DT_U64] = {"U64", 8},
-    [TRLC_DT_U32] = {"U32", 4},     [TRLC_DT_U16] = {"U16", 2},   [TRLC_DT_U8] = {"U8", 1},
-    [TRLC_DT_BOOL] = {"BOOL", 1},   [TRLC_DT_F8_E4M3] = {"F8_E4M3", 1},
-    [TRLC_DT_F8_E5M2] = {"F8_E5M2", 1},
+    [TRLC_DT_F32] = {"F32", 4, 1, 4},       [TRLC_DT_F16] = {"F16", 2, 1, 2},     [TRLC_DT_BF16] = {"BF16", 2, 1, 2},
+    [TRLC_DT_F64] = {"F64", 8, 1, 8},       [TRLC_DT_I64] = {"I64", 8, 1, 8},     [TRLC_DT_I32] = {"I32", 4, 1, 4},
+    [TRLC_DT_I16] = {"I16", 2, 1, 2},       [TRLC_DT_I8] = {"I8", 1, 1, 1},       [TRLC_DT_U64] = {"U64", 8, 1, 8},
+    [TRLC_DT_U32] = {"U32", 4, 1, 4},       [TRLC_DT_U16] = {"U16", 2, 1, 2},     [TRLC_DT_U8] = {"U8", 1, 1, 1},
+    [TRLC_DT_BOOL] = {"BOOL", 1, 1, 1},     [TRLC_DT_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
+    [TRLC_DT_F8_E5M2] = {"F8_E5M2", 1, 1, 1},
+    [TRLC_DT_Q8_0] = {"Q8_0", 0, 32, 34},   [TRLC_DT_Q4_0] = {"Q4_0", 0, 32, 18},
+    [TRLC_DT_TQ1_0] = {"TQ1_0", 0, 256, 54}, [TRLC_DT_TQ2_0] = {"TQ2_0", 0, 256, 66},
 };
 
 const char *trlc_dtype_name(trlc_dtype t) { return (unsigned)t < TRLC_DT_COUNT ? DTYPES[t].name : "?"; }
 size_t trlc_dtype_size(trlc_dtype t) { return (unsigned)t < TRLC_DT_COUNT ? DTYPES[t].size : 0; }
+
+void trlc_dtype_block(trlc_dtype t, uint32_t *block, uint32_t *block_bytes) {
+    int ok = (unsigned)t < TRLC_DT_COUNT;
+    if (block) *block = ok ? DTYPES[t].block : 0;
+    if (block_bytes) *block_bytes = ok ? DTYPES[t].block_bytes : 0;
+}
+
+uint64_t trlc_dtype_row_bytes(trlc_dtype t, uint64_t cols) {
+    if ((unsigned)t >= TRLC_DT_COUNT || cols % DTYPES[t].block) return 0;
+    uint64_t r;
+    return trlc_mul_u64(cols / DTYPES[t].block, DTYPES[t].block_bytes, &r) ? 0 : r;
+}
+
+static float half_at(const uint8_t *p) { return trl_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+
+/* ggml's dequantize_row_{q8_0,q4_0,tq1_0,tq2_0}, one block of each. */
+static void block_to_f32(trlc_dtype t, const uint8_t *b, float *y) {
+    switch (t) {
+    case TRLC_DT_Q8_0: {
+        float d = half_at(b);
+        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+        break;
+    }
+    case TRLC_DT_Q4_0: {
+        float d = half_at(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 0x0F) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    }
+    case TRLC_DT_TQ2_0: {
+        /* byte j of each 32-byte half holds columns j, j+32, j+64, j+96 of its 128 (bits 0-1 first) */
+        float d = half_at(b + 64);
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++) y[128 * h + 32 * l + m] = (float)(((b[32 * h + m] >> (2 * l)) & 3) - 1) * d;
+        break;
+    }
+    case TRLC_DT_TQ1_0: {
+        /* each byte is a base-3 number scaled to 256/243 (rounded up): multiplying by 3^n (mod 256)
+         * brings trit n to the top, and (q * 3) >> 8 reads it without a division */
+        static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+        float d = half_at(b + 52);
+        int at = 0;
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 32; m++) y[at++] = (float)((((uint8_t)(b[m] * pow3[n]) * 3) >> 8) - 1) * d;
+        for (int n = 0; n < 5; n++)
+            for (int m = 0; m < 16; m++) y[at++] = (float)((((uint8_t)(b[32 + m] * pow3[n]) * 3) >> 8) - 1) * d;
+        for (int n = 0; n < 4; n++)
+            for (int j = 0; j < 4; j++) y[at++] = (float)((((uint8_t)(b[48 + j] * pow3[n]) * 3) >> 8) - 1) * d;
+        break;
+    }
+    default: break;
+    }
+}
 
 int trlc_dtype_to_f32(trlc_dtype t, const void *src, size_t n, float *dst) {
     const uint8_t *p = src;
@@ -144,6 +203,15 @@ int trlc_dtype_to_f32(trlc_dtype t, const void *src, size_t n, float *dst) {
     case TRLC_DT_BF16:
         for (size_t i = 0; i < n; i++) dst[i] = trl_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
+    case TRLC_DT_Q8_0:
+    case TRLC_DT_Q4_0:
+    case TRLC_DT_TQ1_0:
+    case TRLC_DT_TQ2_0: {
+        size_t bk = DTYPES[t].block, bb = DTYPES[t].block_bytes;
+        if (n % bk) return -1;
+        for (size_t i = 0; i < n / bk; i++) block_to_f32(t, p + i * bb, dst + i * bk);
+        return 0;
+    }
     default:
         return -1;
     }

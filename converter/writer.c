@@ -522,14 +522,26 @@ static char *build_manifest(const trlc_model_src *src, const char *name, int ver
 
 /* ------------------------------------------------------------ the writer */
 
-/* Convert one tensor row by row into the open chunk of tier 0. */
+/* Convert one tensor row by row into the open chunk of tier 0. A GGUF Q8_0
+ * tensor written as q8_0 is copied block for block: the same layout. */
 static int write_dense(writer *w, const trlc_src_tensor *t, trl_encoding enc, float *fbuf, void *obuf) {
     uint64_t rows = t->n_dims == 2 ? (uint64_t)t->shape[0] : 1;
     uint64_t cols = t->n_dims == 2 ? (uint64_t)t->shape[1] : (uint64_t)t->shape[0];
-    size_t dsz = trlc_dtype_size(t->dtype);
+    uint64_t srb = trlc_dtype_row_bytes(t->dtype, cols);
     size_t rb = trl_encoding_row_bytes(enc, cols);
+    int copy = enc == TRL_ENC_Q8_0 && t->dtype == TRLC_DT_Q8_0 && srb == rb;
     for (uint64_t r = 0; r < rows; r++) {
-        if (trlc_dtype_to_f32(t->dtype, t->data + r * cols * dsz, (size_t)cols, fbuf))
+        const uint8_t *row = t->data + r * srb;
+        if (copy) {
+            for (uint64_t b = 0; b < cols / 32; b++)
+                if ((row[34 * b + 1] & 0x7C) == 0x7C) /* f16 exponent all ones */
+                    return trlc_fail(w->err, w->errlen, "%s: row %llu, block %llu: the scale is %s; the file is broken",
+                                     t->origin, (unsigned long long)r, (unsigned long long)b,
+                                     (row[34 * b + 1] & 0x03) || row[34 * b] ? "NaN" : "infinite");
+            if (w_write(w, 0, row, rb)) return -1;
+            continue;
+        }
+        if (trlc_dtype_to_f32(t->dtype, row, (size_t)cols, fbuf))
             return trlc_fail(w->err, w->errlen, "%s: dtype %s cannot be converted", t->origin,
                              trlc_dtype_name(t->dtype));
         for (uint64_t i = 0; i < cols; i++)
@@ -547,7 +559,7 @@ static int write_dense(writer *w, const trlc_src_tensor *t, trl_encoding enc, fl
 /* A whole matrix as f32 (malloc'd), every value checked finite. */
 static float *load_matrix(writer *w, const trlc_src_tensor *t) {
     uint64_t rows = (uint64_t)t->shape[0], cols = (uint64_t)t->shape[1];
-    size_t dsz = trlc_dtype_size(t->dtype);
+    uint64_t srb = trlc_dtype_row_bytes(t->dtype, cols);
     float *m = malloc((size_t)(rows * cols) * sizeof *m);
     if (!m) {
         trlc_fail(w->err, w->errlen, "%s: out of memory for a %llu x %llu matrix", t->origin,
@@ -556,7 +568,7 @@ static float *load_matrix(writer *w, const trlc_src_tensor *t) {
     }
     for (uint64_t r = 0; r < rows; r++) {
         float *x = m + r * cols;
-        if (trlc_dtype_to_f32(t->dtype, t->data + r * cols * dsz, (size_t)cols, x)) {
+        if (trlc_dtype_to_f32(t->dtype, t->data + r * srb, (size_t)cols, x)) {
             trlc_fail(w->err, w->errlen, "%s: dtype %s cannot be converted", t->origin, trlc_dtype_name(t->dtype));
             free(m);
             return NULL;
@@ -746,6 +758,58 @@ out:
     return rc;
 }
 
+/* A GGUF TQ1_0 / TQ2_0 linear layer (keep_quant): its own trits and scales as
+ * t2 / t1. ggml's blocks carry one f16 scale per 256 weights; the pack has one
+ * per tensor, row block, column block or row, so the block scales must fit
+ * one of those: the lossless detection of trlc_ternary_quantize finds which
+ * (every value d * t is exact in f32). Returns 1, having written nothing,
+ * when none fits. */
+static int write_tq(writer *w, out_list *outs, const trlc_src_tensor *t, const trlc_write_opts *o) {
+    const uint64_t rows = (uint64_t)t->shape[0], cols = (uint64_t)t->shape[1];
+    float *m = load_matrix(w, t);
+    if (!m) return -1;
+    int8_t *trits = malloc((size_t)(rows * cols));
+    float *scales = malloc((size_t)rows * sizeof *scales);
+    uint8_t *buf = NULL;
+    trl_enc_params p;
+    int lossless = 0, rc = -1;
+    if (!trits || !scales || trlc_ternary_quantize(m, rows, cols, TRL_SCALE_ROW, trits, scales, &p, &lossless)) {
+        trlc_fail(w->err, w->errlen, "%s: out of memory reading the ternary weights", t->origin);
+        goto out;
+    }
+    if (!lossless) {
+        rc = 1;
+        goto out;
+    }
+    trl_encoding enc = o->ternary_encoding == TRL_ENC_T1 ? TRL_ENC_T1 : TRL_ENC_T2;
+    size_t bytes = trl_tensor_bytes(enc, &p, rows, cols);
+    size_t ns = p.scale_axis == TRL_SCALE_TENSOR ? 1 : p.scale_axis == TRL_SCALE_ROW ? (size_t)rows : (size_t)p.scale_blocks;
+    if (!bytes || !(buf = malloc(bytes))) {
+        trlc_fail(w->err, w->errlen, "%s: cannot size or allocate the %s tensor", t->origin, trl_encoding_name(enc));
+        goto out;
+    }
+    trl_ternary_pack(enc, trits, rows, cols, buf);
+    memcpy(buf + bytes - ns * 4, scales, ns * 4);
+    if (emit(w, outs, t->name, enc, &p, (int64_t)rows, (int64_t)cols, buf, bytes, 0)) goto out;
+    if (o->on_tensor) {
+        trlc_tensor_report rep;
+        memset(&rep, 0, sizeof rep);
+        rep.name = t->name;
+        rep.encoding = enc;
+        rep.params = p;
+        rep.lossless = 1;
+        rep.full_rank = (int32_t)(rows < cols ? rows : cols);
+        o->on_tensor(o->user, &rep);
+    }
+    rc = 0;
+out:
+    free(m);
+    free(trits);
+    free(scales);
+    free(buf);
+    return rc;
+}
+
 /* Check the source before touching the disk. */
 static int check_source(const trlc_model_src *src, uint64_t *max_cols, char *err, size_t errlen) {
     trl_error e;
@@ -786,10 +850,14 @@ static int check_source(const trlc_model_src *src, uint64_t *max_cols, char *err
         }
         uint64_t rows = t->n_dims == 2 ? (uint64_t)t->shape[0] : 1;
         uint64_t cols = t->n_dims == 2 ? (uint64_t)t->shape[1] : (uint64_t)t->shape[0];
-        uint64_t want;
-        if (trlc_mul_u64(rows, cols, &want) || trlc_mul_u64(want, trlc_dtype_size(t->dtype), &want) ||
-            trlc_dtype_size(t->dtype) == 0 || want > SIZE_MAX / 4) {
-            trlc_fail(err, errlen, "%s: size overflows", t->origin);
+        uint64_t want, srb = trlc_dtype_row_bytes(t->dtype, cols), numel;
+        if (!srb || trlc_mul_u64(rows, srb, &want) || trlc_mul_u64(rows, cols, &numel) || numel > SIZE_MAX / 8) {
+            uint32_t bk;
+            trlc_dtype_block(t->dtype, &bk, NULL);
+            if (!srb && bk > 1 && cols % bk)
+                trlc_fail(err, errlen, "%s: %llu columns are not whole %s blocks of %u", t->origin,
+                          (unsigned long long)cols, trlc_dtype_name(t->dtype), bk);
+            else trlc_fail(err, errlen, "%s: size overflows", t->origin);
             goto out;
         }
         if (want != t->nbytes) {
@@ -903,6 +971,7 @@ trlc_write_opts trlc_write_default_opts(void) {
     o.bcq.bits = 2;
     o.bcq.group = 128;
     o.slice_rows = 16;
+    o.keep_quant = 1;
     return o;
 }
 
@@ -1006,6 +1075,20 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
             if (write_linear(&w, &outs, t, &o, &lp[i])) goto done;
             continue;
         }
+        int is_tq = t->dtype == TRLC_DT_TQ1_0 || t->dtype == TRLC_DT_TQ2_0;
+        if (o.keep_quant && is_tq && t->n_dims == 2 && is_linear_name(t->name)) {
+            int r = write_tq(&w, &outs, t, &o);
+            if (r < 0) goto done;
+            if (r == 0) continue;
+            if (o.on_warning) {
+                char msg[512];
+                snprintf(msg, sizeof msg,
+                         "%s: %s block scales vary within rows in a way no pack scale layout holds (per tensor, row "
+                         "blocks, column blocks, row): stored dequantized as %s",
+                         t->name, trlc_dtype_name(t->dtype), trl_encoding_name(o.matrix_encoding));
+                o.on_warning(o.user, msg);
+            }
+        }
         out_tensor *ot = out_add(&outs);
         if (!ot) {
             trlc_fail(err, errlen, "out of memory");
@@ -1014,7 +1097,9 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
         uint64_t rows = t->n_dims == 2 ? (uint64_t)t->shape[0] : 1;
         uint64_t cols = t->n_dims == 2 ? (uint64_t)t->shape[1] : (uint64_t)t->shape[0];
         snprintf(ot->name, sizeof ot->name, "%s", t->name);
-        ot->enc = t->n_dims == 2 ? o.matrix_encoding : TRL_ENC_F32;
+        ot->enc = t->n_dims != 2 ? TRL_ENC_F32
+                  : o.keep_quant && t->dtype == TRLC_DT_Q8_0 ? TRL_ENC_Q8_0
+                                                              : o.matrix_encoding;
         ot->n_dims = t->n_dims;
         ot->shape[0] = t->shape[0];
         ot->shape[1] = t->shape[1];
@@ -1038,6 +1123,8 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
         }
     }
     if (order_chunks(&w, &outs, &tok)) goto done;
+    for (size_t i = 0; i < outs.n; i++)
+        if (!dense_enc(outs.v[i].enc)) version = 2; /* e.g. a GGUF's ternary layers kept as t2/t1 */
 
     /* variants: variant k needs tiers 0..k */
     variant_rec vr[TRLC_MAX_VARIANTS];

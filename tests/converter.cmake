@@ -37,3 +37,16 @@ if(TRLC_NUMPY_PYTHON)
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(test-converter-cli-v2 PROPERTIES LABELS converter)
 endif()
+
+# GGUF: the reader, and GGUF sources through the writer. Fixtures come from
+# tests/reference/gguf_writer.py run with the system Python (numpy); without it
+# those parts are skipped and the hand-made files still run.
+trl_add_test(test-converter-gguf test-converter-gguf.c LABELS converter LIBS ${TRLC_TEST_LIBS}
+  ARGS /usr/bin/python3)
+if(TRLC_NUMPY_PYTHON)
+  add_test(NAME test-converter-cli-gguf
+    COMMAND ${TRLC_NUMPY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli_gguf.py
+            $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval> ${TRLC_STORIES}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(test-converter-cli-gguf PROPERTIES LABELS converter)
+endif()

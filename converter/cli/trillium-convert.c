@@ -6,8 +6,9 @@
  *                    [--bcq BITS [--group G] [--pow2]]
  *                    [--lowrank RANKS] [--residual-rank R] [--slice R]
  *
- * INPUT is a Hugging Face model directory (config.json + safetensors) or a
- * llama2.c .bin checkpoint (then --tokenizer tokenizer.bin is required). */
+ * INPUT is a Hugging Face model directory (config.json + safetensors), a GGUF
+ * file (llama architecture) or a llama2.c .bin checkpoint (then --tokenizer
+ * tokenizer.bin is required). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +21,21 @@ static const char USAGE[] =
     "                        [--name NAME] [--chunk-mb N] [--act-quant float|int8] [--force]\n"
     "                        [--ternary [--ternary-scale tensor|row] [--ternary-layout t2|t1]]\n"
     "                        [--bcq BITS [--group G] [--pow2]]\n"
-    "                        [--lowrank RANKS] [--residual-rank R] [--slice R]\n"
-    "  INPUT        a Hugging Face model directory or a llama2.c .bin checkpoint\n"
+    "                        [--lowrank RANKS] [--residual-rank R] [--slice R] [--dequant]\n"
+    "  INPUT        a Hugging Face model directory, a GGUF file (llama) or a llama2.c .bin checkpoint\n"
     "  -o PACKDIR   the pack directory to write (refused if it exists, unless --force)\n"
     "  --dtype      encoding of the weight matrices and rank slices (default f32; norms are always f32)\n"
-    "  --tokenizer  tokenizer file: llama2.c tokenizer.bin, or a tokenizer.json\n"
+    "  --tokenizer  tokenizer file: llama2.c tokenizer.bin, or a tokenizer.json (for a GGUF: instead of\n"
+    "               the one it embeds)\n"
     "  --name       the pack's name (default: the input's base name)\n"
     "  --chunk-mb   most MiB per chunk file (default 4)\n"
     "  --act-quant  activations before each linear layer: float (default) or int8 (BitNet b1.58's\n"
     "               absmax per token; the faithful setting for BitNet checkpoints)\n"
     "  --force      replace an existing pack at PACKDIR\n"
+    "GGUF input keeps what is already a pack encoding, losslessly: Q8_0 tensors stay q8_0 and TQ1_0/TQ2_0\n"
+    "linear layers become ternary (t2, or t1 with --ternary-layout t1) with their exact scales; F32/F16/BF16\n"
+    "and Q4_0 tensors are converted to --dtype.\n"
+    "  --dequant    convert every GGUF tensor to --dtype instead\n"
     "The linear layers (attn_q/k/v/output, ffn_gate/up/down; not embeddings, head or norms) can instead be\n"
     "(these write format version 2):\n"
     "  --ternary    ternary, absmean s = mean|W|, T = clamp(round(W/s), -1, 1); weights that are already\n"
@@ -64,6 +70,12 @@ typedef struct report_state {
     double sum_base, sum_total;
     int any_slices, any_base;
 } report_state;
+
+static void on_warning(void *user, const char *msg) {
+    (void)user;
+    fflush(stdout);
+    fprintf(stderr, "trillium-convert: warning: %s\n", msg);
+}
 
 static void on_tensor(void *user, const trlc_tensor_report *r) {
     report_state *st = user;
@@ -140,6 +152,8 @@ int main(int argc, char **argv) {
             else return usage_error("--act-quant must be float or int8, not", s);
         } else if (!strcmp(a, "--force")) {
             o.force = 1;
+        } else if (!strcmp(a, "--dequant")) {
+            o.keep_quant = 0;
         } else if (!strcmp(a, "--ternary")) {
             ternary = 1;
         } else if (!strcmp(a, "--ternary-scale")) {
@@ -194,13 +208,14 @@ int main(int argc, char **argv) {
     if (!out) return usage_error("missing -o PACKDIR", NULL);
     if (ternary + bcq + (lowrank != NULL) > 1)
         return usage_error("--ternary, --bcq and --lowrank are alternatives: give one", NULL);
-    if ((have_scale || have_layout) && !ternary) return usage_error("--ternary-scale / --ternary-layout need --ternary", NULL);
+    if (have_scale && !ternary) return usage_error("--ternary-scale needs --ternary", NULL);
     if ((have_group || have_pow2) && !bcq) return usage_error("--group / --pow2 need --bcq", NULL);
     if (o.residual_rank && !ternary && !bcq) return usage_error("--residual-rank needs --ternary or --bcq", NULL);
     if (have_slice && !lowrank && !o.residual_rank) return usage_error("--slice needs --lowrank or --residual-rank", NULL);
     o.linear = ternary ? TRLC_LINEAR_TERNARY : bcq ? TRLC_LINEAR_BCQ : lowrank ? TRLC_LINEAR_LOWRANK : TRLC_LINEAR_DENSE;
     report_state st = {0};
     o.on_tensor = on_tensor;
+    o.on_warning = on_warning;
     o.user = &st;
 
     trlc_model_src *src = NULL;
@@ -214,6 +229,10 @@ int main(int argc, char **argv) {
         trlc_source_free(src);
         return 1;
     }
+    if (have_layout && !ternary && strncmp(src->source, "gguf:", 5)) {
+        trlc_source_free(src);
+        return usage_error("--ternary-layout needs --ternary (or a GGUF input with ternary tensors)", NULL);
+    }
     if (act_quant >= 0) src->cfg.act_quant = (trl_act_quant)act_quant;
     if (o.linear != TRLC_LINEAR_DENSE) fflush(stdout);
     trlc_write_summary s;
@@ -225,6 +244,9 @@ int main(int argc, char **argv) {
         if (st.n && ternary)
             printf("ternary: %d of %d linear tensors were already ternary and are stored exactly%s\n", st.n_lossless,
                    st.n, st.n_lossless < st.n ? "; the others are absmean-quantized" : "");
+        else if (st.n_lossless)
+            printf("ternary: %d GGUF TQ1_0/TQ2_0 tensors are stored exactly as %s\n", st.n_lossless,
+                   trl_encoding_name(o.ternary_encoding));
         if (st.n && st.any_base && st.n_lossless < st.n)
             printf("mean relative weight error (||W - Q(W)||_F / ||W||_F) over %d tensors: %.4f\n", st.n,
                    st.sum_base / st.n);
