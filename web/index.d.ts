@@ -155,6 +155,8 @@ export interface LoadOptions {
   refresh?: boolean;
   /** Retries per request on network errors, 5xx, 429 and stalls (default 4). */
   retries?: number;
+  /** Chunks downloaded at the same time (default 4). */
+  concurrency?: number;
   /** First backoff delay; doubles each retry (default 500). */
   retryDelayMs?: number;
   /** A request that delivers no data for this long is retried (default 30000). */

@@ -111,7 +111,8 @@ test('a 404 chunk fails at once with MISSING_FILE; a 503 is retried', async () =
   const missing = await attempt(dir, ({ res, name }) => name === f && (res.writeHead(404).end(), true), { variant: 'r0.75' });
   assertFails(missing, 'MISSING_FILE', f, 'chunks[1].file', /not found \(HTTP 404\)/);
   assert.equal(missing.log.filter((e) => e.name === f).length, 1, 'a 404 is not retried');
-  assert.equal(missing.cached, 1, 'chunk 0 arrived intact and is kept');
+  // chunks download concurrently: those that arrived intact before the failure are kept
+  assert.ok(missing.cached >= 1 && missing.cached <= man.chunks.length - 1, 'the intact chunks are kept');
 
   const busy = await attempt(dir, ({ res, name, n }) => name === f && n < 2 && (res.writeHead(503).end(), true), { variant: 'r0.75' });
   assert.deepEqual(busy.ok, await clean(dir));

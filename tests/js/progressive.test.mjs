@@ -35,6 +35,7 @@ async function holdingServer(dir) {
     return true;
   });
   srv.held = held;
+  srv.late = late.size;
   srv.release = () => {
     open = true;
     for (const f of held.splice(0)) f();
@@ -56,7 +57,8 @@ test('generation starts on the small variant; the upgrade arrives between two to
     assert.equal(m.variant.upgrading, true);
     assert.match(m.variant.reason, /^progressive: r0\.25 first, r0\.75 as its tiers arrive \(fits: /);
     await sleep(50);
-    assert.equal(srv.held.length, 1, 'tier 1 was asked for and is being held back');
+    // the later tiers' chunks are requested together (bounded concurrency) and held back
+    assert.equal(srv.held.length, srv.late, 'the later tiers were asked for and are being held back');
     assert.ok(progress.some((p) => p.phase === 'load' && p.variant === 'r0.25'));
 
     // the small model works, and is the small variant

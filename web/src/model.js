@@ -211,6 +211,7 @@ export class Model {
 
       const lc = await loadChunks(b, src, manifest, variantChunks(manifest, first), {
         onProgress: opts.onProgress, onWarning: warn, signal: opts.signal, where, cache, variant: first.id,
+        concurrency: opts.concurrency,
       });
       h.chunks = lc.ptrs;
 
@@ -362,7 +363,7 @@ export class Model {
       try {
         const lc = await loadChunks(b, src, manifest, variantChunks(manifest, target), {
           ptrs: h.chunks, phase: 'upgrade', variant: target.id, signal: ac.signal, cache, where,
-          onProgress: opts.onProgress, onWarning: warn,
+          onProgress: opts.onProgress, onWarning: warn, concurrency: opts.concurrency,
         });
         this.#stats.fromCacheBytes += lc.fromCache;
         this.#stats.fromNetworkBytes += lc.fromNetwork;

@@ -314,7 +314,9 @@ export function variantChunks(manifest, variant) {
  */
 export async function loadChunks(binding, src, manifest, indices, {
   onProgress, onWarning, signal, where = MANIFEST, cache = null, ptrs = new Map(), phase = 'load', variant = null,
+  concurrency = 4,
 } = {}) {
+  concurrency = Number.isInteger(concurrency) && concurrency > 0 ? concurrency : 4;
   const wanted = indices.filter((i) => !ptrs.has(i)).map((i) => ({ ...manifest.chunks[i], index: i }));
   const total = wanted.reduce((s, c) => s + c.bytes, 0);
   const added = [];
@@ -330,9 +332,11 @@ export async function loadChunks(binding, src, manifest, indices, {
     onWarning?.(cacheWarning(cache, e, what));
   };
   const isRemote = typeof src.dir !== 'string';
-  try {
-    progress(null);
-    for (const c of wanted) {
+  // One chunk: from the cache, else (resumed) from the source, verified before use.
+  // Runs up to `concurrency` at a time; its own byte count lets a retry take back
+  // just what this chunk had added to the shared progress.
+  const loadOne = async (c) => {
+      if (failed) return;
       signal?.throwIfAborted?.();
       const field = `chunks[${c.index}]`;
       const ptr = binding.mallocAligned(c.bytes, `${c.file} (${field})`);
@@ -343,10 +347,15 @@ export async function loadChunks(binding, src, manifest, indices, {
       const whole = () => binding.u8.subarray(ptr, ptr + c.bytes);
       // What the hash reads: a copy on a shared (pthreads) heap, which crypto.subtle refuses.
       const hashable = () => (typeof binding.external === 'function' ? binding.external(ptr, c.bytes) : whole());
-      const base = loaded;
+      let mine = 0;
       const count = (n) => {
+        mine += n;
         loaded += n;
         progress(c.file);
+      };
+      const restart = () => {
+        loaded -= mine;
+        mine = 0;
       };
 
       if (useCache) {
@@ -360,10 +369,10 @@ export async function loadChunks(binding, src, manifest, indices, {
           fromCache += c.bytes;
           done++;
           progress(c.file);
-          continue;
+          return;
         }
         if (hit) await cache.discard(c.sha256).catch(() => {}); // damaged: never used, never kept
-        loaded = base;
+        restart();
       }
 
       for (let attempt = 0; ; attempt++) {
@@ -378,7 +387,7 @@ export async function loadChunks(binding, src, manifest, indices, {
             writer = await cache.openWriter(c.sha256, start);
           } catch (e) {
             cacheFailed(e, `resuming ${c.file}`);
-            loaded = base;
+            restart();
             start = 0;
           }
         }
@@ -411,7 +420,7 @@ export async function loadChunks(binding, src, manifest, indices, {
           break;
         }
         if (cache && src.cacheable === true) await cache.discard(c.sha256).catch(() => {});
-        loaded = base;
+        restart();
         // Fetch once more from the start, past any cache: a proxy, a stale
         // cache or a damaged partial download may have served these bytes.
         if ((isRemote || start > 0) && attempt === 0) continue;
@@ -424,7 +433,23 @@ export async function loadChunks(binding, src, manifest, indices, {
       }
       done++;
       progress(c.file);
-    }
+  };
+  let failed = null;
+  try {
+    progress(null);
+    let next = 0;
+    const lanes = Array.from({ length: Math.max(1, Math.min(concurrency, wanted.length)) }, async () => {
+      while (!failed && next < wanted.length) {
+        try {
+          await loadOne(wanted[next++]);
+        } catch (e) {
+          failed ??= e;
+        }
+      }
+    });
+    // every lane stops before any memory is freed: no download writes into a freed chunk
+    await Promise.all(lanes);
+    if (failed) throw failed;
   } catch (e) {
     for (const i of added) {
       binding.free(ptrs.get(i));

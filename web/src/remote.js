@@ -8,7 +8,7 @@ import { TrilliumError } from './errors.js';
 import { createWorker } from './platform/index.js';
 
 // Options that are plain data and cross to the worker as they are.
-const DATA_OPTS = ['contextLength', 'batchSize', 'variant', 'memoryBudget', 'progressive', 'refresh', 'retries', 'retryDelayMs', 'timeoutMs'];
+const DATA_OPTS = ['contextLength', 'batchSize', 'variant', 'memoryBudget', 'progressive', 'refresh', 'retries', 'retryDelayMs', 'timeoutMs', 'concurrency'];
 
 function baseHref() {
   if (typeof document !== 'undefined' && document.baseURI) return document.baseURI;

@@ -31,8 +31,16 @@ const trl_kernel_ops *trl_kernels_simd128(const trl_weight *w) {
 #endif
 
 #ifdef TRL_HAVE_X86_KERNELS
+#include <cpuid.h>
+
+/* F16C is CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c"). */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+
 const trl_kernel_ops *trl_kernels_avx2(const trl_weight *w) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return NULL;
+    if (!__builtin_cpu_supports("avx2") || !cpu_has_f16c()) return NULL;
     switch (w->enc) {
     case TRL_ENC_F32:
     case TRL_ENC_F16:
