@@ -131,6 +131,75 @@ static void bench_memcpy(void) {
 
 static int want(const char *filter, const char *s) { return !filter || strstr(s, filter); }
 
+
+static uint8_t *random_f16(int rows, int cols) {
+    uint8_t *d = malloc((size_t)rows * cols * 2);
+    float *row = malloc(sizeof(float) * cols);
+    if (!d || !row) {
+        free(d), free(row);
+        return NULL;
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) row[c] = frand();
+        trl_encode_row(TRL_ENC_F16, row, (uint64_t)cols, d + (size_t)r * cols * 2);
+    }
+    free(row);
+    return d;
+}
+
+static void f16_dense_and_lowrank(int rows, int cols, const float *x, float *y, void *scratch) {
+    uint8_t *dense = random_f16(rows, cols);
+    if (!dense) return;
+    trl_weight w;
+    memset(&w, 0, sizeof w);
+    w.enc = TRL_ENC_F16, w.rows = rows, w.cols = cols, w.row_bytes = (size_t)cols * 2, w.data = dense;
+    const trl_kernel_ops *k = trl_kernels_best(&w);
+    result rd = time_kernel(k, &w, x, 1, y, scratch);
+    report("f16", "f32", k->name, rows, cols, 1, (size_t)rows * cols * 2, rd);
+    free(dense);
+    const int ranks[2] = {rows < cols ? rows / 8 : cols / 8, rows < cols ? rows / 4 : cols / 4};
+    for (int ri = 0; ri < 2; ri++) {
+        const int r = ranks[ri];
+        uint8_t *vd = random_f16(r, cols), *ud = random_f16(r, rows);
+        float *t = malloc(sizeof(float) * r);
+        if (!vd || !ud || !t) {
+            free(vd), free(ud), free(t);
+            continue;
+        }
+        trl_weight v, u;
+        memset(&v, 0, sizeof v);
+        memset(&u, 0, sizeof u);
+        v.enc = u.enc = TRL_ENC_F16;
+        v.rows = u.rows = r, v.cols = cols, u.cols = rows;
+        v.row_bytes = (size_t)cols * 2, u.row_bytes = (size_t)rows * 2, v.data = vd, u.data = ud;
+        const trl_kernel_ops *kv = trl_kernels_best(&v);
+        result best = {1e30, 0, 0};
+        double total = 0;
+        for (int it = -1; it < 2000; it++) {
+            double t0 = now_s();
+            trl_act act;
+            kv->prepare(&v, x, 1, scratch, &act);
+            kv->matmul(&v, &act, t, r, 0, r);
+            memset(y, 0, sizeof(float) * rows);
+            trl_lowrank_accumulate(&u, t, 1, y, rows, 0, (rows + TRL_KCHUNK - 1) / TRL_KCHUNK);
+            double dt = now_s() - t0;
+            if (it < 0) continue;
+            if (dt < best.best_s) best.best_s = dt;
+            total += dt;
+            best.reps++;
+            if (best.reps >= 3 && total >= min_time) break;
+            if (quick && best.reps >= 2) break;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "lowrank-r%d", r);
+        report("f16", "f32", name, rows, cols, 1, (size_t)r * (rows + cols) * 2, best);
+        double ideal = (double)r * (rows + cols) / ((double)rows * cols);
+        fprintf(stderr, "  rank %d: %.3f of the dense f16 time; ideal %.3f; ratio to ideal %.2f\n", r,
+                best.best_s / rd.best_s, ideal, best.best_s / rd.best_s / ideal);
+        free(vd), free(ud), free(t);
+    }
+}
+
 static void bench_shape(int rows, int cols, const int *ntoks, int nn, const char *filter) {
     float *x = malloc(sizeof(float) * (size_t)TRL_KMAX_TOKENS * cols);
     float *y = malloc(sizeof(float) * (size_t)TRL_KMAX_TOKENS * rows);
@@ -161,6 +230,13 @@ static void bench_shape(int rows, int cols, const int *ntoks, int nn, const char
             report(trl_encoding_name(enc), "f32", k->name, rows, cols, ntoks[ni], bytes,
                    time_kernel(k, &w, x, ntoks[ni], y, scratch));
         free(data), free(row);
+    }
+
+    /* low-rank: a rank-r layer (V [r, cols], U^T [r, rows], f16, as trillium-convert --lowrank
+     * writes) against the dense f16 matvec of the same shape; one token. The ideal time fraction
+     * is r (rows + cols) / (rows cols). */
+    if (want(filter, "lowrank")) {
+        f16_dense_and_lowrank(rows, cols, x, y, scratch);
     }
 
     /* ternary t2: valid codes only, one scale per row */
@@ -244,7 +320,7 @@ int main(int argc, char **argv) {
                 if (!pool) return 2;
             }
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2|lowrank] [--threads N]\n", argv[0]);
             return 2;
         }
     }

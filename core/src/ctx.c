@@ -235,22 +235,8 @@ typedef struct lr_task {
 
 static void lr_run(void *arg, int ith, int nth) {
     const lr_task *a = arg;
-    const trl_weight *u = a->u;
-    const int r = u->rows, out = u->cols;
-    const int chunks = (out + TRL_KCHUNK - 1) / TRL_KCHUNK;
-    const trl_kernel_ops *uk = trl_kernels_best(u);
-    float ubuf[TRL_KCHUNK];
-    for (int ch = chunks * ith / nth; ch < chunks * (ith + 1) / nth; ch++) {
-        const int o0 = ch * TRL_KCHUNK, n = out - o0 < TRL_KCHUNK ? out - o0 : TRL_KCHUNK;
-        for (int k = 0; k < r; k++) {
-            uk->decode(u, k, o0, n, ubuf);
-            for (int t = 0; t < a->nt; t++) {
-                const float tk = a->t[(size_t)t * r + k];
-                float *yt = a->y + (size_t)t * a->ldy + o0;
-                for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
-            }
-        }
-    }
+    const int chunks = (a->u->cols + TRL_KCHUNK - 1) / TRL_KCHUNK;
+    trl_lowrank_accumulate(a->u, a->t, a->nt, a->y, a->ldy, chunks * ith / nth, chunks * (ith + 1) / nth);
 }
 
 /* y (nt, ldy) = W x for one linear layer: its base weight (if any) plus its

@@ -150,3 +150,20 @@ void trl_prepare_q8_0(const trl_weight *w, const float *x, int ntok, void *scrat
     act->aux_stride = (size_t)nb * sizeof(trl_block_q8_0);
     act->qscale = dx;
 }
+
+void trl_lowrank_accumulate(const trl_weight *u, const float *t, int nt, float *y, int ldy, int ch0, int ch1) {
+    const int r = u->rows, out = u->cols;
+    const trl_kernel_ops *uk = trl_kernels_best(u);
+    float ubuf[TRL_KCHUNK];
+    for (int ch = ch0; ch < ch1; ch++) {
+        const int o0 = ch * TRL_KCHUNK, n = out - o0 < TRL_KCHUNK ? out - o0 : TRL_KCHUNK;
+        for (int k = 0; k < r; k++) {
+            uk->decode(u, k, o0, n, ubuf);
+            for (int tt = 0; tt < nt; tt++) {
+                const float tk = t[(size_t)tt * r + k];
+                float *yt = y + (size_t)tt * ldy + o0;
+                for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
+            }
+        }
+    }
+}

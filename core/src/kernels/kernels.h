@@ -134,6 +134,11 @@ void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scra
  * trl_act_bytes_bound(w->cols, min(ntok, TRL_KMAX_TOKENS)) bytes. */
 void trl_matmul(const trl_weight *w, const float *x, int ntok, float *y, int ldy, void *scratch);
 
+/* The U half of a rank slice: y[t][o] += sum_k U^T[k][o] * t[t][k], k in order,
+ * for the output columns of chunks [ch0, ch1) of TRL_KCHUNK (threads split by
+ * chunks). u is [r, out] (U transposed), t is (nt, r). */
+void trl_lowrank_accumulate(const trl_weight *u, const float *t, int nt, float *y, int ldy, int ch0, int ch1);
+
 /* The canonical 8-lane reduction. */
 static inline float trl_reduce8(const float l[8]) {
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
