@@ -154,15 +154,30 @@ void trl_prepare_q8_0(const trl_weight *w, const float *x, int ntok, void *scrat
 void trl_lowrank_accumulate(const trl_weight *u, const float *t, int nt, float *y, int ldy, int ch0, int ch1) {
     const int r = u->rows, out = u->cols;
     const trl_kernel_ops *uk = trl_kernels_best(u);
-    float ubuf[TRL_KCHUNK];
+    float ub[4][TRL_KCHUNK];
     for (int ch = ch0; ch < ch1; ch++) {
         const int o0 = ch * TRL_KCHUNK, n = out - o0 < TRL_KCHUNK ? out - o0 : TRL_KCHUNK;
-        for (int k = 0; k < r; k++) {
-            uk->decode(u, k, o0, n, ubuf);
+        /* four rank components per pass over y: each element still adds them in k order */
+        for (int k0 = 0; k0 < r; k0 += 4) {
+            const int m = r - k0 < 4 ? r - k0 : 4;
+            for (int j = 0; j < m; j++) uk->decode(u, k0 + j, o0, n, ub[j]);
             for (int tt = 0; tt < nt; tt++) {
-                const float tk = t[(size_t)tt * r + k];
+                const float *tk = t + (size_t)tt * r + k0;
                 float *yt = y + (size_t)tt * ldy + o0;
-                for (int i = 0; i < n; i++) yt[i] += ubuf[i] * tk;
+                if (m == 4) {
+                    const float t0 = tk[0], t1 = tk[1], t2 = tk[2], t3 = tk[3];
+                    for (int i = 0; i < n; i++) {
+                        float a = yt[i];
+                        a += ub[0][i] * t0;
+                        a += ub[1][i] * t1;
+                        a += ub[2][i] * t2;
+                        a += ub[3][i] * t3;
+                        yt[i] = a;
+                    }
+                } else {
+                    for (int j = 0; j < m; j++)
+                        for (int i = 0; i < n; i++) yt[i] += ub[j][i] * tk[j];
+                }
             }
         }
     }
