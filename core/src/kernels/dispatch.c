@@ -75,24 +75,35 @@ void trl_matmul(const trl_weight *w, const float *x, int ntok, float *y, int ldy
 
 /* ------------------------------------------------------------ shared prepare helpers */
 
-float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t *q) {
+/* The int8 per-token quantizer of docs/FORMAT.md, in parts shared by the true
+ * int8 path and the dense "int8-rounded floats" path. act_scale: f = 127/a (0
+ * when a < TRL_ACT_MIN_ABSMAX), returns a/127 (or 0). act_round: roundf and
+ * clamp to [-128, 127], written so that NaN (from a non-finite x) lands on -128. */
+static float act_scale(const float *x, int32_t n, float *f) {
     float amax = 0.0f;
-    for (int32_t i = 0; i < cols; i++) {
+    for (int32_t i = 0; i < n; i++) {
         float a = x[i] < 0 ? -x[i] : x[i];
         if (a > amax) amax = a;
     }
     if (amax < TRL_ACT_MIN_ABSMAX) { /* 0, or so small that 127/amax overflows */
-        memset(q, 0, (size_t)cols_pad);
+        *f = 0.0f;
         return 0.0f;
     }
-    const float f = 127.0f / amax;
-    for (int32_t i = 0; i < cols; i++) {
-        float v = roundf(x[i] * f);
-        /* written so that NaN (from a non-finite x) lands on -128 instead of an undefined conversion */
-        q[i] = (int8_t)(v > 127.0f ? 127 : v >= -128.0f ? (int)v : -128);
-    }
-    memset(q + cols, 0, (size_t)(cols_pad - cols));
+    *f = 127.0f / amax;
     return amax / 127.0f;
+}
+
+static inline float act_round(float v) {
+    v = roundf(v);
+    return v > 127.0f ? 127.0f : v >= -128.0f ? v : -128.0f;
+}
+
+float trl_quantize_act_i8(const float *x, int32_t cols, int32_t cols_pad, int8_t *q) {
+    float f;
+    const float d = act_scale(x, cols, &f);
+    for (int32_t i = 0; i < cols; i++) q[i] = (int8_t)(int)act_round(x[i] * f);
+    memset(q + cols, 0, (size_t)(cols_pad - cols));
+    return d;
 }
 
 /* Float-activation kernels need no scratch, unless the model quantizes its
@@ -112,17 +123,9 @@ void trl_prepare_float(const trl_weight *w, const float *x, int ntok, void *scra
     for (int t = 0; t < ntok; t++) {
         const float *xt = x + (size_t)t * w->cols;
         float *ot = o + (size_t)t * w->cols;
-        float amax = 0.0f;
-        for (int32_t i = 0; i < w->cols; i++) {
-            float a = xt[i] < 0 ? -xt[i] : xt[i];
-            if (a > amax) amax = a;
-        }
-        const int zero = amax < TRL_ACT_MIN_ABSMAX;
-        const float f = zero ? 0.0f : 127.0f / amax, d = zero ? 0.0f : amax / 127.0f;
-        for (int32_t i = 0; i < w->cols; i++) {
-            float v = roundf(xt[i] * f);
-            ot[i] = (v > 127.0f ? 127.0f : v >= -128.0f ? v : -128.0f) * d;
-        }
+        float f;
+        const float d = act_scale(xt, w->cols, &f);
+        for (int32_t i = 0; i < w->cols; i++) ot[i] = act_round(xt[i] * f) * d;
     }
     act->x = o;
 }
