@@ -280,11 +280,7 @@ trl_status trl_ternary_pack(trl_encoding e, const int8_t *trits, uint64_t rows, 
             if (t[c] < -1 || t[c] > 1) return TRL_ERR_INVALID_ARG;
         if (e == TRL_ENC_T2) {
             memset(row, 0x55, rb); /* code 1 (weight 0) everywhere, padding included */
-            for (uint64_t c = 0; c < cols; c++) {
-                uint64_t b = c / TRL_T2_BLOCK, k = (c % TRL_T2_BLOCK) / 32, j = c % 32;
-                uint8_t *byte = row + b * TRL_T2_BLOCK_BYTES + j;
-                *byte = (uint8_t)((*byte & ~(3u << (2 * k))) | ((unsigned)(t[c] + 1) << (2 * k)));
-            }
+            for (uint64_t c = 0; c < cols; c++) trl_t2_set_code(row, c, (unsigned)(t[c] + 1));
         } else {
             for (uint64_t g = 0; g < rb; g++) {
                 unsigned v = 0, m = 1;
@@ -308,8 +304,7 @@ trl_status trl_ternary_unpack(trl_encoding e, const void *src, uint64_t rows, ui
         int8_t *t = trits + r * cols;
         if (e == TRL_ENC_T2) {
             for (uint64_t c = 0; c < cols; c++) {
-                uint64_t b = c / TRL_T2_BLOCK, k = (c % TRL_T2_BLOCK) / 32, j = c % 32;
-                unsigned u = (row[b * TRL_T2_BLOCK_BYTES + j] >> (2 * k)) & 3u;
+                unsigned u = trl_t2_get_code(row, c);
                 if (u == 3) return TRL_ERR_BAD_FORMAT;
                 t[c] = (int8_t)((int)u - 1);
             }

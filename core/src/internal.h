@@ -15,6 +15,22 @@
 #define TRL_T2_BLOCK 128      /* columns per t2 block */
 #define TRL_T2_BLOCK_BYTES 32 /* 4 codes per byte */
 
+/* One code (T + 1, in 0..2) of a t2 row: set and get (docs/FORMAT.md layout),
+ * and of a t1 row: get (5 trits per byte, base 3, least significant first). */
+static inline void trl_t2_set_code(uint8_t *row, uint64_t c, unsigned u) {
+    uint8_t *b = row + (c / TRL_T2_BLOCK) * TRL_T2_BLOCK_BYTES + c % 32;
+    unsigned sh = (unsigned)(2 * ((c % TRL_T2_BLOCK) / 32));
+    *b = (uint8_t)((*b & ~(3u << sh)) | (u << sh));
+}
+static inline unsigned trl_t2_get_code(const uint8_t *row, uint64_t c) {
+    return (row[(c / TRL_T2_BLOCK) * TRL_T2_BLOCK_BYTES + c % 32] >> (2 * ((c % TRL_T2_BLOCK) / 32))) & 3u;
+}
+static inline unsigned trl_t1_get_code(const uint8_t *row, uint64_t c) {
+    unsigned v = row[c / 5];
+    for (uint64_t k = c % 5; k > 0; k--) v /= 3;
+    return v % 3;
+}
+
 /* Bytes of one bcq row with these parameters; 0 if invalid. */
 size_t trl_bcq_row_bytes(const trl_enc_params *p, uint64_t cols);
 /* Number of f32 scales of a ternary matrix; -1 if the axis is invalid. */

@@ -146,14 +146,7 @@ static void expand_t1(trl_weight *w, uint8_t *dst) {
         const uint8_t *src = w->data + (size_t)r * w->row_bytes;
         uint8_t *row = dst + (size_t)r * rb2;
         memset(row, 0x55, rb2);
-        for (int32_t c = 0; c < w->cols; c++) {
-            unsigned v = src[c / 5];
-            for (int k = c % 5; k > 0; k--) v /= 3;
-            unsigned u = v % 3;
-            int b = c / TRL_T2_BLOCK, k = (c % TRL_T2_BLOCK) / 32, j = c % 32;
-            uint8_t *byte = row + (size_t)b * TRL_T2_BLOCK_BYTES + j;
-            *byte = (uint8_t)((*byte & ~(3u << (2 * k))) | (u << (2 * k)));
-        }
+        for (int32_t c = 0; c < w->cols; c++) trl_t2_set_code(row, (uint64_t)c, trl_t1_get_code(src, (uint64_t)c));
     }
     const float *scales = (const float *)(void *)(w->data + (size_t)w->rows * w->row_bytes);
     float *ds = (float *)(void *)(dst + (size_t)w->rows * rb2);
