@@ -59,6 +59,7 @@ wasm: deps
 	cmake --build $(WASM) -j$(JOBS)
 	mkdir -p web/dist
 	cp $(WASM)/wasm_glue/trillium.wasm $(WASM_OUT)
+	cp $(WASM)/wasm_glue/trillium-relaxed.wasm web/dist/trillium-relaxed.wasm
 
 $(PACK)/manifest.json: native models/stories260K/stories260K.bin models/stories260K/tok512.bin
 	$(CONVERT) models/stories260K/stories260K.bin --tokenizer models/stories260K/tok512.bin \
@@ -83,8 +84,9 @@ test-native:
 test-asan:
 	ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS)
 
+# (the wasm tests labelled "browser" run in Chromium: test-e2e runs them)
 test-wasm:
-	ctest --test-dir $(WASM) --output-on-failure -j$(JOBS)
+	ctest --test-dir $(WASM) --output-on-failure -j$(JOBS) -LE browser
 
 test-reference:
 	$(PYTHON) tests/reference/test_reference.py
@@ -110,9 +112,11 @@ test-e2e:
 	@command -v chromium >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 	@test -f demo/node_modules/playwright-core/package.json || (cd demo && npm ci --no-audit --no-fund)
-	@test -f $(WASM_OUT) -a -f web/dist/trillium-mt.wasm || $(MAKE) wasm
+	@test -f $(WASM_OUT) -a -f web/dist/trillium-mt.wasm -a -f web/dist/trillium-relaxed.wasm \
+	  -a -f web/dist/trillium-mt-relaxed.wasm || $(MAKE) wasm
 	@test -f $(PACK)/manifest.json -a -x $(CONVERT) || $(MAKE) pack
 	TRL_CONVERT=$(CONVERT) TRL_PACK=$(PACK) node --test --test-concurrency=1 tests/e2e/
+	ctest --test-dir $(WASM) --output-on-failure -L browser
 
 # libFuzzer targets for the file readers (fuzz/README.md): built with clang (ASan + UBSan) in
 # $(BUILD)/fuzz, each run for FUZZ_SECONDS on its committed seeds (fuzz/corpus/); new inputs and

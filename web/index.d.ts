@@ -191,6 +191,14 @@ export interface LoadOptions {
   threadsGlue?: string | URL;
   /** trillium-mt.wasm (default: beside the glue). */
   threadsWasm?: WasmSource;
+  /**
+   * Which default module (default 'auto'): 'relaxed' runs trillium-relaxed.wasm /
+   * trillium-mt-relaxed.wasm, whose ternary kernel uses relaxed SIMD's int8 dot product
+   * (Chrome/Edge 114+; an error where the engine lacks it); 'auto' does so where the engine
+   * computes it correctly, else the SIMD128 module. Same bits either way. An explicit `wasm` /
+   * `threadsWasm` is used as given.
+   */
+  simd?: 'auto' | 'simd128' | 'relaxed';
 }
 
 /** The variant in use and why. */
@@ -282,6 +290,10 @@ export interface ModelInfo {
   threads: number;
   /** Why fewer threads than asked for run ('' if none). */
   threadsNote: string;
+  /** The module's SIMD level ('custom': a `wasm`/`threadsWasm` given). */
+  simd: 'simd128' | 'relaxed' | 'custom';
+  /** Why the relaxed-SIMD module was wanted but not used ('' if not). */
+  simdNote: string;
   cache: { store: string | null; manifestFromCache: boolean; fromCacheBytes: number; fromNetworkBytes: number };
   /** Messages of the warnings the load reported. */
   warnings: string[];

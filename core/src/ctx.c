@@ -12,7 +12,7 @@
 #define ALIGN 64
 /* Below this many multiply-adds a fork-join (~10 us) costs more than it saves:
  * run on the calling thread. The result is the same either way. */
-#define MT_MIN_WORK ((int64_t)1 << 18)
+#define MT_MIN_WORK ((int64_t)1 << 16)
 
 struct trl_ctx {
     const trl_model *m;
@@ -38,6 +38,8 @@ struct trl_ctx {
     int32_t n_threads;
     char err[256];
     int has_logits;
+    trl_linear_observer observer; /* NULL: none (trl_ctx_set_linear_observer) */
+    void *observer_user;
 };
 
 /* The arena plan: every region's size in floats, in order. Returns total bytes or 0 on overflow. */
@@ -176,6 +178,12 @@ void trl_ctx_set_mt_min_work(trl_ctx *c, int64_t work) {
     if (c) c->mt_min_work = work < 0 ? MT_MIN_WORK : work;
 }
 
+void trl_ctx_set_linear_observer(trl_ctx *c, trl_linear_observer fn, void *user) {
+    if (!c) return;
+    c->observer = fn;
+    c->observer_user = user;
+}
+
 trl_status trl_ctx_set_rank_slices(trl_ctx *c, int32_t n) {
     if (!c) return TRL_ERR_INVALID_ARG;
     c->rank_slices = n < 0 ? INT32_MAX : n;
@@ -190,22 +198,33 @@ int32_t trl_ctx_rank_slices(const trl_ctx *c) {
 
 /* ------------------------------------------------------------ forward pass */
 
-/* A matmul split over threads by output rows (blocks of 8 rows): every row is
- * computed exactly as with one thread, so results do not depend on the count. */
+/* Matmuls that read the same activations (q, k, v; gate, up) run as one job:
+ * one prepare, one fork-join, their 8-row blocks split over threads as if the
+ * matrices were stacked. Every row is computed exactly as with one thread and
+ * one matrix, so results depend neither on the thread count nor the grouping. */
+#define MM_MAX 3
 typedef struct mm_task {
     const trl_kernel_ops *k;
-    const trl_weight *w;
     const trl_act *act;
-    float *y;
-    int ldy;
+    int n;
+    const trl_weight *w[MM_MAX];
+    float *y[MM_MAX];
+    int ldy[MM_MAX];
 } mm_task;
 
 static void mm_run(void *arg, int ith, int nth) {
     const mm_task *t = arg;
-    const int blocks = (t->w->rows + 7) / 8;
-    const int b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
-    const int r0 = b0 * 8, r1 = b1 * 8 < t->w->rows ? b1 * 8 : t->w->rows;
-    if (r0 < r1) t->k->matmul(t->w, t->act, t->y, t->ldy, r0, r1);
+    int blocks = 0;
+    for (int j = 0; j < t->n; j++) blocks += (t->w[j]->rows + 7) / 8;
+    const int b0 = (int)((int64_t)blocks * ith / nth), b1 = (int)((int64_t)blocks * (ith + 1) / nth);
+    int off = 0;
+    for (int j = 0; j < t->n && off < b1; j++) {
+        const trl_weight *w = t->w[j];
+        const int nb = (w->rows + 7) / 8;
+        const int lo = b0 > off ? b0 - off : 0, hi = b1 - off < nb ? b1 - off : nb;
+        if (lo < hi) t->k->matmul(w, t->act, t->y[j], t->ldy[j], lo * 8, hi * 8 < w->rows ? hi * 8 : w->rows);
+        off += nb;
+    }
 }
 
 static void run_split(trl_ctx *c, trl_task_fn fn, void *arg, int64_t work) {
@@ -213,15 +232,34 @@ static void run_split(trl_ctx *c, trl_task_fn fn, void *arg, int64_t work) {
     else trl_pool_run(c->pool, fn, arg);
 }
 
-static void matmul_mt(trl_ctx *c, const trl_weight *w, const float *x, int nt, float *y, int ldy) {
-    const trl_kernel_ops *k = trl_kernels_best(w);
+/* Whether one prepare() of x serves both weights (prepare reads only these). */
+static int same_act(const trl_weight *a, const trl_weight *b) {
+    return trl_kernels_best(a) == trl_kernels_best(b) && a->enc == b->enc && a->cols == b->cols &&
+           a->act_int8 == b->act_int8 && !memcmp(&a->params, &b->params, sizeof a->params);
+}
+
+/* y_j (nt, ldy_j) = W_j x for n <= MM_MAX weights that same_act() pairs. */
+static void matmul_group(trl_ctx *c, int n, const trl_weight *const *w, const float *x, int nt, float *const *y,
+                         const int *ldy) {
+    const trl_kernel_ops *k = trl_kernels_best(w[0]);
     for (int t0 = 0; t0 < nt; t0 += TRL_KMAX_TOKENS) {
-        const int n = nt - t0 < TRL_KMAX_TOKENS ? nt - t0 : TRL_KMAX_TOKENS;
+        const int m = nt - t0 < TRL_KMAX_TOKENS ? nt - t0 : TRL_KMAX_TOKENS;
         trl_act act;
-        k->prepare(w, x + (size_t)t0 * w->cols, n, c->act, &act);
-        mm_task task = {k, w, &act, y + (size_t)t0 * ldy, ldy};
-        run_split(c, mm_run, &task, (int64_t)w->rows * w->cols * n);
+        k->prepare(w[0], x + (size_t)t0 * w[0]->cols, m, c->act, &act);
+        mm_task task = {k, &act, n, {0}, {0}, {0}};
+        int64_t work = 0;
+        for (int j = 0; j < n; j++) {
+            task.w[j] = w[j];
+            task.y[j] = y[j] + (size_t)t0 * ldy[j];
+            task.ldy[j] = ldy[j];
+            work += (int64_t)w[j]->rows * w[j]->cols * m;
+        }
+        run_split(c, mm_run, &task, work);
     }
+}
+
+static void matmul_mt(trl_ctx *c, const trl_weight *w, const float *x, int nt, float *y, int ldy) {
+    matmul_group(c, 1, &w, x, nt, &y, &ldy);
 }
 
 /* y += U_s (V_s x) for one rank slice, split over threads by output columns
@@ -239,21 +277,41 @@ static void lr_run(void *arg, int ith, int nth) {
     trl_lowrank_accumulate(a->u, a->t, a->nt, a->y, a->ldy, chunks * ith / nth, chunks * (ith + 1) / nth);
 }
 
-/* y (nt, ldy) = W x for one linear layer: its base weight (if any) plus its
- * active rank slices. */
-static void linear(trl_ctx *c, const trl_weight *w, const trl_lowrank *lr, const float *x, int nt, float *y,
-                   int ldy) {
-    const int rows = w->rows ? w->rows : (lr->n_slices ? lr->u[0].cols : 0);
-    if (w->rows) matmul_mt(c, w, x, nt, y, ldy);
-    else
-        for (int t = 0; t < nt; t++) memset(y + (size_t)t * ldy, 0, sizeof(float) * (size_t)rows);
-    const int ns = lr->n_slices < c->rank_slices ? lr->n_slices : c->rank_slices;
-    for (int s = 0; s < ns; s++) {
-        const trl_weight *v = &lr->v[s];
-        matmul_mt(c, v, x, nt, c->lr_t, v->rows);
-        lr_task task = {&lr->u[s], c->lr_t, y, nt, ldy};
-        run_split(c, lr_run, &task, (int64_t)lr->u[s].rows * lr->u[s].cols * nt);
+/* y_j (nt, ldy_j) = W_j x for the n linear layers lt[j] of block l, which all
+ * read x: each one's base weight (if any) plus its active rank slices. Base
+ * weights whose activations prepare alike run as one job (matmul_group). */
+static void linear(trl_ctx *c, int l, int n, const int *lt, const float *x, int nt, float *const *y,
+                   const int *ldy) {
+    const trl_layer *L = &c->m->layers[l];
+    const trl_weight *w[MM_MAX];
+    int grouped = n > 1;
+    for (int j = 0; j < n; j++) {
+        w[j] = &L->w[lt[j]];
+        grouped = grouped && w[j]->rows && same_act(w[0], w[j]);
     }
+    for (int j = 0; j < n && c->observer; j++) {
+        const trl_lowrank *lr = &L->lr[lt[j]];
+        c->observer(c->observer_user, l, lt[j], x, nt, w[j]->rows ? w[j]->cols : (lr->n_slices ? lr->v[0].cols : 0));
+    }
+    if (grouped) matmul_group(c, n, w, x, nt, y, ldy);
+    for (int j = 0; j < n; j++) {
+        const trl_lowrank *lr = &L->lr[lt[j]];
+        const int rows = w[j]->rows ? w[j]->rows : (lr->n_slices ? lr->u[0].cols : 0);
+        if (!w[j]->rows)
+            for (int t = 0; t < nt; t++) memset(y[j] + (size_t)t * ldy[j], 0, sizeof(float) * (size_t)rows);
+        else if (!grouped) matmul_mt(c, w[j], x, nt, y[j], ldy[j]);
+        const int ns = lr->n_slices < c->rank_slices ? lr->n_slices : c->rank_slices;
+        for (int s = 0; s < ns; s++) {
+            const trl_weight *v = &lr->v[s];
+            matmul_mt(c, v, x, nt, c->lr_t, v->rows);
+            lr_task task = {&lr->u[s], c->lr_t, y[j], nt, ldy[j]};
+            run_split(c, lr_run, &task, (int64_t)lr->u[s].rows * lr->u[s].cols * nt);
+        }
+    }
+}
+
+static void linear1(trl_ctx *c, int l, int lt, const float *x, int nt, float *y, int ldy) {
+    linear(c, l, 1, &lt, x, nt, &y, &ldy);
 }
 
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
@@ -282,6 +340,18 @@ static void add(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* q . k in the kernels' canonical order (kernels.h): element i into lane i % 8,
+ * lanes reduced as ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)). Eight independent
+ * sums vectorize, and the order is the same on every platform. */
+static float dot8(const float *a, const float *b, int n) {
+    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) l[j] += a[i + j] * b[i + j];
+    for (int j = 0; i + j < n; j++) l[j] += a[i + j] * b[i + j];
+    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
 /* Causal attention for every (token, head) pair, split over threads by pairs;
  * each thread has its own row of scores. */
 typedef struct att_task {
@@ -304,9 +374,7 @@ static void att_run(void *arg, int ith, int nth) {
         float mx = -INFINITY;
         for (int j = 0; j <= p; j++) {
             const float *kj = a->kc + (size_t)j * kvd + (size_t)kvh * hd;
-            float s = 0.0f;
-            for (int i = 0; i < hd; i++) s += qh[i] * kj[i];
-            s *= a->scale;
+            const float s = dot8(qh, kj, hd) * a->scale;
             sc[j] = s;
             if (s > mx) mx = s;
         }
@@ -345,9 +413,11 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
         /* attention */
         for (int t = 0; t < nt; t++)
             rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_ATTN_NORM], D, c->norm_eps);
-        linear(x, &L->w[TRL_LT_ATTN_Q], &L->lr[TRL_LT_ATTN_Q], x->xn, nt, x->q, qd);
-        linear(x, &L->w[TRL_LT_ATTN_K], &L->lr[TRL_LT_ATTN_K], x->xn, nt, kc + (size_t)pos0 * kvd, kvd);
-        linear(x, &L->w[TRL_LT_ATTN_V], &L->lr[TRL_LT_ATTN_V], x->xn, nt, vc + (size_t)pos0 * kvd, kvd);
+        {
+            const int lt[3] = {TRL_LT_ATTN_Q, TRL_LT_ATTN_K, TRL_LT_ATTN_V}, ldy[3] = {qd, kvd, kvd};
+            float *y[3] = {x->q, kc + (size_t)pos0 * kvd, vc + (size_t)pos0 * kvd};
+            linear(x, l, 3, lt, x->xn, nt, y, ldy);
+        }
         for (int t = 0; t < nt; t++) {
             const float *cs = x->rope + (size_t)(pos0 + t) * hd;
             rope(x->q + (size_t)t * qd, nh, hd, cs, c->rope_style);
@@ -362,14 +432,17 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
                         c->norm_eps);
             ao = x->xn;
         }
-        linear(x, &L->w[TRL_LT_ATTN_OUTPUT], &L->lr[TRL_LT_ATTN_OUTPUT], ao, nt, x->xb, D);
+        linear1(x, l, TRL_LT_ATTN_OUTPUT, ao, nt, x->xb, D);
         add(x->x, x->xb, (size_t)nt * D);
 
         /* MLP */
         for (int t = 0; t < nt; t++)
             rmsnorm(x->xn + (size_t)t * D, x->x + (size_t)t * D, L->norm[TRL_LT_FFN_NORM], D, c->norm_eps);
-        linear(x, &L->w[TRL_LT_FFN_GATE], &L->lr[TRL_LT_FFN_GATE], x->xn, nt, x->hb, H);
-        linear(x, &L->w[TRL_LT_FFN_UP], &L->lr[TRL_LT_FFN_UP], x->xn, nt, x->hb2, H);
+        {
+            const int lt[2] = {TRL_LT_FFN_GATE, TRL_LT_FFN_UP}, ldy[2] = {H, H};
+            float *y[2] = {x->hb, x->hb2};
+            linear(x, l, 2, lt, x->xn, nt, y, ldy);
+        }
         const size_t nh_all = (size_t)nt * H;
         if (c->mlp == TRL_MLP_SWIGLU) {
             for (size_t i = 0; i < nh_all; i++) {
@@ -388,7 +461,7 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
                 rmsnorm(x->xn + (size_t)t * H, x->hb + (size_t)t * H, L->norm[TRL_LT_FFN_SUB_NORM], H, c->norm_eps);
             mo = x->xn;
         }
-        linear(x, &L->w[TRL_LT_FFN_DOWN], &L->lr[TRL_LT_FFN_DOWN], mo, nt, x->xb, D);
+        linear1(x, l, TRL_LT_FFN_DOWN, mo, nt, x->xb, D);
         add(x->x, x->xb, (size_t)nt * D);
     }
 

@@ -70,6 +70,12 @@ trl_status trl_set_error(trl_error *err, trl_status s, const char *fmt, ...)
  * exercise the threads. */
 void trl_ctx_set_mt_min_work(trl_ctx *c, int64_t work);
 
+/* Called before each linear layer of the blocks with its input: `nt` rows of
+ * `cols` floats (layer l, lt a TRL_LT_* index of model.h). The converter's
+ * activation statistics (trillium-convert --calib); NULL turns it off. */
+typedef void (*trl_linear_observer)(void *user, int l, int lt, const float *x, int nt, int cols);
+void trl_ctx_set_linear_observer(trl_ctx *c, trl_linear_observer fn, void *user);
+
 /* Deterministic transcendental functions: the same bits on every platform
  * (native libm and the wasm libc differ in the last ulp), so the sampler's
  * "same seed, same text" holds everywhere. */

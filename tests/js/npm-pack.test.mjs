@@ -26,7 +26,8 @@ test('npm pack -> npm install -> import trillium -> generate', { timeout: 180000
   execFileSync('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   npm(['install', join(work, tgz)], app);
-  for (const f of ['trillium.wasm', 'trillium-mt.js', 'trillium-mt.wasm', 'trillium-mt.worker.js']) {
+  for (const f of ['trillium.wasm', 'trillium-relaxed.wasm', 'trillium-mt.js', 'trillium-mt.wasm',
+    'trillium-mt-relaxed.wasm', 'trillium-mt.worker.js']) {
     assert.ok(existsSync(join(app, 'node_modules', 'trillium', 'dist', f)), `the tarball lacks dist/${f}`);
   }
 

@@ -43,6 +43,8 @@ options:
       --cache-dir DIR      the download cache (default: $TRILLIUM_CACHE or ~/.cache/trillium)
       --refresh            fetch the manifest again even if it is cached
       --threads N|auto     threads per context (the pthreads build; default 1)
+      --simd auto|simd128|relaxed  which wasm module (default auto: relaxed SIMD where the engine
+                           computes it correctly; Node 20 does not)
       --retries N          download retries per request (default 4)
       --timeout S          seconds without data before a download is retried (default 30)
       --no-bos             do not prepend BOS (tokenize, logits, run, perplexity)
@@ -84,6 +86,7 @@ const OPTIONS = {
   'gen-tokens': { type: 'string' },
   repeats: { type: 'string' },
   wasm: { type: 'string' },
+  simd: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 };
@@ -150,6 +153,7 @@ function loadOptions(o, wasm, extra = {}) {
   return {
     wasm,
     threads,
+    simd: o.simd,
     variant: o.variant,
     memoryBudget: budget,
     progressive: o.progressive,
@@ -486,6 +490,7 @@ async function bench(pack, o, wasm) {
     pack,
     variant: model.info.variant ?? 'base',
     build: model.info.build,
+    simd: model.info.simd,
     threads: model.info.threads,
     prompt_tokens: nPrompt,
     gen_tokens: nGen,

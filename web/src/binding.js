@@ -12,7 +12,9 @@
 // A shared memory's buffer also changes when another thread grows it: the
 // views are checked against memory.buffer on every access, never cached.
 import { TrilliumError } from './errors.js';
-import { compileWasm, instantiateThreaded, instantiateWasm, resolveThreads, threadsSupport } from './wasm.js';
+import {
+  compileWasm, instantiateThreaded, instantiateWasm, relaxedWasmLocation, resolveSimd, resolveThreads, threadsSupport,
+} from './wasm.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -36,6 +38,11 @@ export class Binding {
    * @param {string|URL} [opts.threadsGlue] trillium-mt.js (default ../dist/trillium-mt.js)
    * @param {string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module} [opts.threadsWasm]
    *   trillium-mt.wasm (default: beside the glue)
+   * @param {'auto'|'simd128'|'relaxed'} [opts.simd] which default module: 'relaxed' runs
+   *   trillium-relaxed.wasm / trillium-mt-relaxed.wasm (the ternary kernel on relaxed SIMD's
+   *   int8 dot product), 'auto' (default) does so where the engine computes it correctly
+   *   (Chrome 114+), falling back to the SIMD128 module if the relaxed file cannot be
+   *   loaded. An explicit `wasm` / `threadsWasm` is used as given.
    * @returns {Promise<Binding>}
    */
   static async create(opts = {}) {
@@ -58,8 +65,28 @@ export class Binding {
     else if (build === 'auto' && wanted > 1 && !support.ok) note = support.reason;
 
     const b = new Binding();
+    let simd = resolveSimd(opts.simd);
+    /** Why the relaxed-SIMD module was wanted but not used ('' if not). */
+    b.simdNote = '';
+    // Compile the relaxed module if it is the one to run; in 'auto' mode one
+    // that cannot be loaded falls back to the SIMD128 build.
+    const relaxedOr = async (explicit, load) => {
+      if (explicit !== undefined && explicit !== null) return { simd: 'custom', value: await load(explicit, false) };
+      if (simd === 'relaxed') {
+        try {
+          return { simd, value: await load(undefined, true) };
+        } catch (e) {
+          if (opts.simd === 'relaxed') throw e;
+          b.simdNote = `the relaxed-SIMD module did not load (${e.message}); running the SIMD128 one`;
+        }
+      }
+      return { simd: 'simd128', value: await load(undefined, false) };
+    };
     if (pthreads) {
-      const t = await instantiateThreaded({ glue: opts.threadsGlue, wasm: opts.threadsWasm, threads: wanted, contexts });
+      const r = await relaxedOr(opts.threadsWasm, (wasm, relaxed) =>
+        instantiateThreaded({ glue: opts.threadsGlue, wasm, threads: wanted, contexts, relaxed }));
+      const t = r.value;
+      simd = r.simd;
       try {
         b._init(t.exports, t.memory);
       } catch (e) {
@@ -72,12 +99,15 @@ export class Binding {
       b.build = 'pthreads';
       b.threads = wanted;
     } else {
-      const module = await compileWasm(opts.wasm);
-      const instance = await instantiateWasm(module, () => b._refresh());
+      const r = await relaxedOr(opts.wasm, (wasm, relaxed) => compileWasm(relaxed ? relaxedWasmLocation() : wasm));
+      simd = r.simd;
+      const instance = await instantiateWasm(r.value, () => b._refresh());
       b._init(instance.exports, instance.exports.memory);
       b.build = 'standalone';
       b.threads = 1;
     }
+    /** The module's SIMD level: 'simd128', 'relaxed', or 'custom' (a `wasm`/`threadsWasm` given). */
+    b.simd = simd;
     /** Threads asked for (after resolving 'auto'). */
     b.threadsRequested = wanted;
     /** Why fewer threads than requested run ('' if none). */

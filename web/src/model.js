@@ -258,6 +258,8 @@ export class Model {
         build: b.build ?? 'standalone',
         threads: b.threads ?? 1,
         threadsNote: b.threadsNote ?? '',
+        simd: b.simd ?? 'simd128',
+        simdNote: b.simdNote ?? '',
         cache: { store: cache ? (cache.label ?? 'custom') : null, manifestFromCache: rm.fromCache, fromCacheBytes: lc.fromCache, fromNetworkBytes: lc.fromNetwork },
         warnings,
       };
@@ -941,7 +943,7 @@ export class Model {
 /** What Binding.create takes from the load options (the build and its threads). */
 export function bindingOptions(opts) {
   const o = { wasm: opts.wasm };
-  for (const k of ['threads', 'build', 'threadsGlue', 'threadsWasm']) if (opts[k] !== undefined) o[k] = opts[k];
+  for (const k of ['threads', 'build', 'threadsGlue', 'threadsWasm', 'simd']) if (opts[k] !== undefined) o[k] = opts[k];
   return o;
 }
 

@@ -147,6 +147,54 @@ async function hardwareThreads() {
   return Number.isInteger(n) && n > 0 ? n : 1;
 }
 
+/** The SIMD levels a build is chosen by: 'auto' picks 'relaxed' where relaxedSimdWorks(). */
+export const SIMD_LEVELS = ['auto', 'simd128', 'relaxed'];
+
+// A module whose probe() returns 1 when i32x4.relaxed_dot_i8x16_i7x16_add_s
+// gives the exact dot product the relaxed kernels rely on (int8 x [0, 127],
+// plus the accumulator): validating is not enough, since Node 20's V8 (11.3)
+// accepts the opcode behind --experimental-wasm-relaxed-simd but computes
+// something else. Source: (i32x4.all_true (i32x4.eq (dot_add a b c) expected)).
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 7, 9, 1, 5, 112, 114, 111, 98, 101, 0, 0, 10, 84, 1,
+  82, 0, 253, 12, 129, 166, 203, 240, 21, 58, 95, 133, 170, 207, 244, 25, 62, 99, 137, 174, 253, 12, 0, 1, 2, 3, 0, 1,
+  2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 253, 12, 232, 3, 0, 0, 208, 7, 0, 0, 184, 11, 0, 0, 160, 15, 0, 0, 253, 147, 2, 253,
+  12, 244, 2, 0, 0, 87, 7, 0, 0, 186, 11, 0, 0, 31, 14, 0, 0, 253, 55, 253, 163, 1, 11]);
+let relaxedOk;
+
+/** Whether this engine runs the relaxed-SIMD builds correctly (Chrome/Edge 114+; not Node 20, Firefox, Safari). */
+export function relaxedSimdWorks() {
+  if (relaxedOk === undefined) {
+    try {
+      relaxedOk = WebAssembly.validate(RELAXED_PROBE) &&
+        new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports.probe() === 1;
+    } catch {
+      relaxedOk = false;
+    }
+  }
+  return relaxedOk;
+}
+
+/**
+ * Resolve a `simd` option: 'relaxed' where asked for and available (asking for
+ * it where it is not is an error), 'auto' -> relaxed where it works.
+ * @returns {'simd128'|'relaxed'}
+ */
+export function resolveSimd(simd = 'auto') {
+  if (!SIMD_LEVELS.includes(simd)) {
+    throw new TrilliumError('BAD_ARGUMENT', `simd must be one of ${SIMD_LEVELS.join(', ')}, got ${String(simd)}`);
+  }
+  if (simd === 'simd128') return 'simd128';
+  const ok = relaxedSimdWorks();
+  if (simd === 'relaxed' && !ok) {
+    throw new TrilliumError('WASM', 'relaxed SIMD is not available here (it needs e.g. Chrome 114+; use simd: \'auto\')');
+  }
+  return ok ? 'relaxed' : 'simd128';
+}
+
+/** The relaxed-SIMD standalone module by default: ../dist/trillium-relaxed.wasm. */
+export const relaxedWasmLocation = () => new URL('trillium-relaxed.wasm', defaultWasmLocation());
+
 /** Where the pthreads glue is by default: ../dist/trillium-mt.js next to this package's src/. */
 export const defaultThreadsGlue = () => new URL('../dist/trillium-mt.js', import.meta.url);
 
@@ -170,19 +218,20 @@ async function toUrl(location) {
  * @param {string|URL} [opts.glue] trillium-mt.js (default ../dist/trillium-mt.js); its
  *   trillium-mt.worker.js must sit beside it
  * @param {string|URL|ArrayBuffer|ArrayBufferView|WebAssembly.Module} [opts.wasm] default:
- *   trillium-mt.wasm beside the glue
+ *   trillium-mt.wasm beside the glue (trillium-mt-relaxed.wasm with `relaxed`)
+ * @param {boolean} [opts.relaxed] the relaxed-SIMD default module
  * @param {number} [opts.threads] 1..MAX_THREADS
  * @param {number} [opts.contexts] contexts alive at once (each holds threads - 1 workers)
  * @returns {Promise<{exports: object, memory: WebAssembly.Memory, workers: number, running: () => number,
  *   idle: () => number, terminate: () => void}>}
  */
-export async function instantiateThreaded({ glue, wasm, threads = 1, contexts = 1 } = {}) {
+export async function instantiateThreaded({ glue, wasm, threads = 1, contexts = 1, relaxed = false } = {}) {
   const poolSize = Math.max(1, contexts * (threads - 1));
   const glueUrl = glue === undefined || glue === null ? defaultThreadsGlue() : await toUrl(glue);
   if (isNode() && glueUrl.protocol !== 'file:') {
     throw new TrilliumError('WASM', `the pthreads glue must be a local file in Node, got ${glueUrl.href}`);
   }
-  const wasmLocation = wasm ?? new URL('trillium-mt.wasm', glueUrl);
+  const wasmLocation = wasm ?? new URL(relaxed ? 'trillium-mt-relaxed.wasm' : 'trillium-mt.wasm', glueUrl);
   const module = await compileWasm(wasmLocation);
   let factory;
   try {

@@ -106,7 +106,15 @@ void trl_t2_decode(const trl_weight *w, int row, int c0, int n, float *out);
  *   MAD    unpack codes into i16 lanes, multiply-add against prescaled i16 activations
  *   LUT    transpose 16 rows, two codes = a 4-bit index into per-token tables of signed pair sums
  *   EXTMUL unpack codes into i8 lanes, i16x8.extmul against the int8 activations */
-enum { TRL_T2_SIMD_MAD = 0, TRL_T2_SIMD_LUT = 1, TRL_T2_SIMD_EXTMUL = 2, TRL_T2_SIMD_NVARIANTS = 3 };
+enum { TRL_T2_SIMD_MAD = 0, TRL_T2_SIMD_LUT = 1, TRL_T2_SIMD_EXTMUL = 2, TRL_T2_SIMD_RELAXED = 3 };
+/* RELAXED (builds with TRL_RELAXED_SIMD only, see ternary_simd128.c): codes
+ * unpacked into i8 lanes, i16x8.relaxed_dot_i8x16_i7x16_s against the int8
+ * activations. */
+#ifdef TRL_RELAXED_SIMD
+#define TRL_T2_SIMD_NVARIANTS 4
+#else
+#define TRL_T2_SIMD_NVARIANTS 3
+#endif
 /* NULL if which is out of range or w is not t2. The float-mode ops are the same for every which. */
 const trl_kernel_ops *trl_ternary_simd128_variant(const trl_weight *w, int which);
 /* trl_quantize_act_i8 in SIMD128, the same bits (ternary_simd128.c). */

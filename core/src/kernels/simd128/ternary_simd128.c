@@ -15,7 +15,16 @@
  *           high_i8x16 against the int8 activations, i16 partial sums widened
  *           with i32x4.extadd_pairwise_i16x8_s every 4 blocks.
  *
- * Both share each weight load across a tile of rows and tokens (R x TN i32
+ *   RELAXED as EXTMUL, but one i16x8.relaxed_dot_i8x16_i7x16_s per 16
+ *           weights (int8 q times u in [0, 127], where the relaxed result is
+ *           exact; x86 engines emit pmaddubsw, as the native AVX2 kernel does)
+ *           instead of two extmuls and an add. Only in the relaxed build
+ *           (TRL_RELAXED_SIMD, trillium-relaxed.wasm), chosen by the loader
+ *           where the engine computes relaxed SIMD correctly. (The i32 form,
+ *           relaxed_dot_i8x16_i7x16_add_s, measured slower in Chromium 156:
+ *           V8 builds a constant for its pmaddwd on every use.)
+ *
+ * All share each weight load across a tile of rows and tokens (R x TN i32
  * accumulators kept in registers across the row).
  *
  * Measured (bench/kernels, Node 20 on Zen 4, 4096 x 4096, prepare included):
@@ -229,6 +238,62 @@ INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, in
         for (int t = 0; t < TN; t++) out[i][t] = hsum_i32x4(tot[i][t]);
 }
 
+/* ------------------------------------------------------------ RELAXED design */
+
+#ifdef TRL_RELAXED_SIMD
+/* i16x8.relaxed_dot_i8x16_i7x16_s(a, b): products of int8 a and b in [0, 127]
+ * (exact there on every engine), adjacent pairs summed into i16 lanes; x86
+ * engines emit one pmaddubsw. Debian's clang 14 has no builtin for it (and
+ * emits the relaxed-SIMD prototype's opcodes), so it is spelled as the
+ * prototype's i8x16.relaxed_swizzle, which has the same operand stack
+ * (v128 v128 -> v128) and which nothing else in the core uses; after linking,
+ * tools/wasm_relaxed.py rewrites each of those instructions into the final
+ * opcode by walking the code section. Until then the module computes
+ * nonsense, so every relaxed target runs that step after linking. */
+#define DOT_I8_I7(a, b) ((v128_t)__builtin_wasm_relaxed_swizzle_i8x16((__i8x16)(a), (__i8x16)(b)))
+
+INLINE void relaxed_tile(const uint8_t *const *rp, const trl_act *act, int t0, int b0, int b1,
+                         int32_t out[MAXR][MAXT], const int R, const int TN) {
+    const int32_t cols_pad = (act->cols + TRL_T2_BLOCK - 1) / TRL_T2_BLOCK * TRL_T2_BLOCK;
+    const int8_t *qp[MAXT];
+    for (int t = 0; t < TN; t++) qp[t] = act->q + (size_t)(t0 + t) * cols_pad;
+    const v128_t m = wasm_i8x16_splat(3);
+    v128_t tot[MAXR][MAXT];
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < TN; t++) tot[i][t] = wasm_i32x4_splat(0);
+    /* a pair sum is |q u + q' u'| <= 768 (codes up to 3), 8 per i16 lane and
+     * block: 4 blocks stay below 2^15 */
+    for (int bc = b0; bc < b1; bc += 4) {
+        const int be = b1 - bc < 4 ? b1 : bc + 4;
+        v128_t acc[MAXR][MAXT];
+        for (int i = 0; i < R; i++)
+            for (int t = 0; t < TN; t++) acc[i][t] = wasm_i16x8_splat(0);
+        for (int b = bc; b < be; b++) {
+#pragma clang loop unroll(disable)
+            for (int h = 0; h < 32; h += 16) {
+                v128_t wv[MAXR];
+                for (int i = 0; i < R; i++) wv[i] = wasm_v128_load(rp[i] + (size_t)b * 32 + h);
+#pragma clang loop unroll(full)
+                for (int k = 0; k < 4; k++) {
+                    v128_t c[MAXR];
+                    /* a 16-bit shift is enough: the mask drops what crosses a byte */
+                    for (int i = 0; i < R; i++) c[i] = wasm_v128_and(wasm_u16x8_shr(wv[i], 2 * k), m);
+                    for (int t = 0; t < TN; t++) {
+                        v128_t qv = wasm_v128_load(qp[t] + (size_t)b * 128 + 32 * k + h);
+                        for (int i = 0; i < R; i++) acc[i][t] = wasm_i16x8_add(acc[i][t], DOT_I8_I7(qv, c[i]));
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < R; i++)
+            for (int t = 0; t < TN; t++)
+                tot[i][t] = wasm_i32x4_add(tot[i][t], wasm_i32x4_extadd_pairwise_i16x8(acc[i][t]));
+    }
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < TN; t++) out[i][t] = hsum_i32x4(tot[i][t]);
+}
+#endif
+
 /* ------------------------------------------------------------ tiles and the int8 driver */
 
 #define TILE(design, R, TN)                                                                                            \
@@ -245,6 +310,9 @@ INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, in
         {design##_tile_4_1, design##_tile_4_2, design##_tile_4_4}};
 TILES(mad)
 TILES(extmul)
+#ifdef TRL_RELAXED_SIMD
+TILES(relaxed)
+#endif
 
 /* Tiles of up to rmax rows x tmax tokens (powers of two; smaller ones for the remainders). */
 static void drive_i8(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1,
@@ -291,6 +359,22 @@ static void matmul_extmul(const trl_weight *w, const trl_act *act, float *y, int
     if (act->ntok == 1) drive_i8(w, act, y, ldy, r0, r1, extmul_tiles, 4, 1);
     else drive_i8(w, act, y, ldy, r0, r1, extmul_tiles, 2, 4);
 }
+
+#ifdef TRL_RELAXED_SIMD
+#ifndef RLX_RV
+#define RLX_RV 4
+#endif
+#ifndef RLX_RP
+#define RLX_RP 2
+#endif
+#ifndef RLX_TP
+#define RLX_TP 4
+#endif
+static void matmul_relaxed(const trl_weight *w, const trl_act *act, float *y, int ldy, int r0, int r1) {
+    if (act->ntok == 1) drive_i8(w, act, y, ldy, r0, r1, relaxed_tiles, RLX_RV, 1);
+    else drive_i8(w, act, y, ldy, r0, r1, relaxed_tiles, RLX_RP, RLX_TP);
+}
+#endif
 
 /* ------------------------------------------------------------ float activations */
 
@@ -436,6 +520,10 @@ static void matmul_f32(const trl_weight *w, const trl_act *act, float *y, int ld
 static const trl_kernel_ops mad_ops = {"simd128-mad", act_bytes_mad, prepare_mad, matmul_mad, trl_t2_decode};
 static const trl_kernel_ops extmul_ops = {"simd128-extmul", act_bytes_extmul, prepare_extmul, matmul_extmul,
                                           trl_t2_decode};
+#ifdef TRL_RELAXED_SIMD
+static const trl_kernel_ops relaxed_ops = {"simd128-relaxed", act_bytes_extmul, prepare_extmul, matmul_relaxed,
+                                           trl_t2_decode};
+#endif
 static const trl_kernel_ops f32_ops = {"simd128", act_bytes_f32, trl_t2_prepare_fpad, matmul_f32, trl_t2_decode};
 
 const trl_kernel_ops *trl_ternary_simd128_variant(const trl_weight *w, int which) {
@@ -445,11 +533,18 @@ const trl_kernel_ops *trl_ternary_simd128_variant(const trl_weight *w, int which
     case TRL_T2_SIMD_MAD: return &mad_ops;
     case TRL_T2_SIMD_LUT: return trl_ternary_simd128_lut(w);
     case TRL_T2_SIMD_EXTMUL: return &extmul_ops;
+#ifdef TRL_RELAXED_SIMD
+    case TRL_T2_SIMD_RELAXED: return &relaxed_ops;
+#endif
     default: return NULL;
     }
 }
 
 const trl_kernel_ops *trl_ternary_simd128(const trl_weight *w) {
+#ifdef TRL_RELAXED_SIMD
+    return trl_ternary_simd128_variant(w, TRL_T2_SIMD_RELAXED);
+#else
     return trl_ternary_simd128_variant(w, TRL_T2_SIMD_MAD);
+#endif
 }
 #endif
