@@ -194,8 +194,35 @@ static void prepare_extmul(const trl_weight *w, const float *x, int ntok, void *
     trl_t2_prepare_i8(w, x, ntok, scratch, 0, trl_t2_quantize_simd128, act);
 }
 
-INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, int b0, int b1,
-                        int32_t out[MAXR][MAXT], const int R, const int TN) {
+/* EXTMUL and RELAXED: codes unpacked into i8 lanes, sums of two u * q products
+ * per i16 lane (two extmuls and an add, or one relaxed dot), widened to i32
+ * every 4 blocks. */
+#ifdef TRL_RELAXED_SIMD
+/* i16x8.relaxed_dot_i8x16_i7x16_s(a, b): products of int8 a and b in [0, 127]
+ * (exact there on every engine), adjacent pairs summed into i16 lanes; x86
+ * engines emit one pmaddubsw. Debian's clang 14 has no builtin for it (and
+ * emits the relaxed-SIMD prototype's opcodes), so it is spelled as the
+ * prototype's i8x16.relaxed_swizzle, which has the same operand stack
+ * (v128 v128 -> v128) and which nothing else in the core uses; after linking,
+ * tools/wasm_relaxed.py rewrites each of those instructions into the final
+ * opcode by walking the code section. Until then the module computes
+ * nonsense, so every relaxed target runs that step after linking. */
+#define DOT_I8_I7(a, b) ((v128_t)__builtin_wasm_relaxed_swizzle_i8x16((__i8x16)(a), (__i8x16)(b)))
+#endif
+
+/* The i16 sums of u * q over lanes: a pair of products per lane (which pair
+ * differs between the two, the total does not). */
+INLINE v128_t pair_products(v128_t c, v128_t q, const int relaxed) {
+#ifdef TRL_RELAXED_SIMD
+    if (relaxed) return DOT_I8_I7(q, c);
+#else
+    (void)relaxed;
+#endif
+    return wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(c, q), wasm_i16x8_extmul_high_i8x16(c, q));
+}
+
+INLINE void i8_tile(const uint8_t *const *rp, const trl_act *act, int t0, int b0, int b1, int32_t out[MAXR][MAXT],
+                    const int R, const int TN, const int relaxed) {
     const int32_t cols_pad = (act->cols + TRL_T2_BLOCK - 1) / TRL_T2_BLOCK * TRL_T2_BLOCK;
     const int8_t *qp[MAXT];
     for (int t = 0; t < TN; t++) qp[t] = act->q + (size_t)(t0 + t) * cols_pad;
@@ -203,7 +230,7 @@ INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, in
     v128_t tot[MAXR][MAXT];
     for (int i = 0; i < R; i++)
         for (int t = 0; t < TN; t++) tot[i][t] = wasm_i32x4_splat(0);
-    /* |u * q| <= 384, 16 per i16 lane and block: 4 blocks stay below 2^15 */
+    /* |u * q| <= 384 (codes up to 3), 16 per i16 lane and block: 4 blocks stay below 2^15 */
     for (int bc = b0; bc < b1; bc += 4) {
         const int be = b1 - bc < 4 ? b1 : bc + 4;
         v128_t acc[MAXR][MAXT];
@@ -221,11 +248,8 @@ INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, in
                     for (int i = 0; i < R; i++) c[i] = wasm_v128_and(wasm_u16x8_shr(wv[i], 2 * k), m);
                     for (int t = 0; t < TN; t++) {
                         v128_t qv = wasm_v128_load(qp[t] + (size_t)b * 128 + 32 * k + h);
-                        for (int i = 0; i < R; i++) {
-                            v128_t p = wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(c[i], qv),
-                                                      wasm_i16x8_extmul_high_i8x16(c[i], qv));
-                            acc[i][t] = wasm_i16x8_add(acc[i][t], p);
-                        }
+                        for (int i = 0; i < R; i++)
+                            acc[i][t] = wasm_i16x8_add(acc[i][t], pair_products(c[i], qv, relaxed));
                     }
                 }
             }
@@ -238,59 +262,15 @@ INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, in
         for (int t = 0; t < TN; t++) out[i][t] = hsum_i32x4(tot[i][t]);
 }
 
-/* ------------------------------------------------------------ RELAXED design */
+INLINE void extmul_tile(const uint8_t *const *rp, const trl_act *act, int t0, int b0, int b1,
+                        int32_t out[MAXR][MAXT], const int R, const int TN) {
+    i8_tile(rp, act, t0, b0, b1, out, R, TN, 0);
+}
 
 #ifdef TRL_RELAXED_SIMD
-/* i16x8.relaxed_dot_i8x16_i7x16_s(a, b): products of int8 a and b in [0, 127]
- * (exact there on every engine), adjacent pairs summed into i16 lanes; x86
- * engines emit one pmaddubsw. Debian's clang 14 has no builtin for it (and
- * emits the relaxed-SIMD prototype's opcodes), so it is spelled as the
- * prototype's i8x16.relaxed_swizzle, which has the same operand stack
- * (v128 v128 -> v128) and which nothing else in the core uses; after linking,
- * tools/wasm_relaxed.py rewrites each of those instructions into the final
- * opcode by walking the code section. Until then the module computes
- * nonsense, so every relaxed target runs that step after linking. */
-#define DOT_I8_I7(a, b) ((v128_t)__builtin_wasm_relaxed_swizzle_i8x16((__i8x16)(a), (__i8x16)(b)))
-
 INLINE void relaxed_tile(const uint8_t *const *rp, const trl_act *act, int t0, int b0, int b1,
                          int32_t out[MAXR][MAXT], const int R, const int TN) {
-    const int32_t cols_pad = (act->cols + TRL_T2_BLOCK - 1) / TRL_T2_BLOCK * TRL_T2_BLOCK;
-    const int8_t *qp[MAXT];
-    for (int t = 0; t < TN; t++) qp[t] = act->q + (size_t)(t0 + t) * cols_pad;
-    const v128_t m = wasm_i8x16_splat(3);
-    v128_t tot[MAXR][MAXT];
-    for (int i = 0; i < R; i++)
-        for (int t = 0; t < TN; t++) tot[i][t] = wasm_i32x4_splat(0);
-    /* a pair sum is |q u + q' u'| <= 768 (codes up to 3), 8 per i16 lane and
-     * block: 4 blocks stay below 2^15 */
-    for (int bc = b0; bc < b1; bc += 4) {
-        const int be = b1 - bc < 4 ? b1 : bc + 4;
-        v128_t acc[MAXR][MAXT];
-        for (int i = 0; i < R; i++)
-            for (int t = 0; t < TN; t++) acc[i][t] = wasm_i16x8_splat(0);
-        for (int b = bc; b < be; b++) {
-#pragma clang loop unroll(disable)
-            for (int h = 0; h < 32; h += 16) {
-                v128_t wv[MAXR];
-                for (int i = 0; i < R; i++) wv[i] = wasm_v128_load(rp[i] + (size_t)b * 32 + h);
-#pragma clang loop unroll(full)
-                for (int k = 0; k < 4; k++) {
-                    v128_t c[MAXR];
-                    /* a 16-bit shift is enough: the mask drops what crosses a byte */
-                    for (int i = 0; i < R; i++) c[i] = wasm_v128_and(wasm_u16x8_shr(wv[i], 2 * k), m);
-                    for (int t = 0; t < TN; t++) {
-                        v128_t qv = wasm_v128_load(qp[t] + (size_t)b * 128 + 32 * k + h);
-                        for (int i = 0; i < R; i++) acc[i][t] = wasm_i16x8_add(acc[i][t], DOT_I8_I7(qv, c[i]));
-                    }
-                }
-            }
-        }
-        for (int i = 0; i < R; i++)
-            for (int t = 0; t < TN; t++)
-                tot[i][t] = wasm_i32x4_add(tot[i][t], wasm_i32x4_extadd_pairwise_i16x8(acc[i][t]));
-    }
-    for (int i = 0; i < R; i++)
-        for (int t = 0; t < TN; t++) out[i][t] = hsum_i32x4(tot[i][t]);
+    i8_tile(rp, act, t0, b0, b1, out, R, TN, 1);
 }
 #endif
 
