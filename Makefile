@@ -21,7 +21,7 @@ WASM_OUT:= web/dist/trillium.wasm
 export NODE_PATH := /usr/share/nodejs
 
 .PHONY: all deps native asan wasm pack run test test-native test-asan test-wasm test-js test-reference \
-        test-golden clean demo test-e2e fuzz test-fuzz bench
+        test-golden clean demo test-e2e fuzz test-fuzz bench bench-kernels bench-kernels-browser bench-wllama
 
 all: native wasm
 
@@ -130,23 +130,65 @@ fuzz:
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
-# Benchmarks (docs/BENCHMARKS.md): the kernel table natively and in wasm under Node, then the
-# Node CLI end to end on a synthetic 134M-parameter model in t2, q8_0 and f32. Minutes, not seconds.
+# Benchmarks (docs/BENCHMARKS.md): the kernel table natively, in wasm under Node and in headless
+# Chromium, then the Node CLI end to end on a synthetic 134M-parameter model in t2, q8_0 and f32.
+# Minutes, not seconds.
 bench: native wasm
-	cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON >/dev/null
-	cmake --build $(BUILD)/bench -j$(JOBS) --target bench-kernels
-	emcmake cmake -S . -B $(BUILD)/bench-wasm -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON \
-	  -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node >/dev/null
-	cmake --build $(BUILD)/bench-wasm -j$(JOBS) --target bench-kernels bench-kernels-mt
-	$(BUILD)/bench/bench/kernels/bench-kernels > $(BUILD)/bench/native.json
-	node $(BUILD)/bench-wasm/bench/kernels/bench-kernels.js > $(BUILD)/bench/wasm.json
-	$(PYTHON) bench/kernels/table.py $(BUILD)/bench/native.json $(BUILD)/bench/wasm.json
+	$(MAKE) bench-kernels
 	test -f $(BUILD)/bench/synth-100m/model.safetensors || $(PYTHON) bench/make_synthetic.py $(BUILD)/bench/synth-100m --size 100m
 	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-t2 --ternary --act-quant int8 --dtype q8_0 --force
 	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-q8 --dtype q8_0 --force
 	$(CONVERT) $(BUILD)/bench/synth-100m -o $(BUILD)/bench/synth-100m-f32 --force
 	for p in t2 q8 f32; do node web/bin/trillium.js bench $(BUILD)/bench/synth-100m-$$p --json --no-cache \
 	  --prompt-tokens 64 --gen-tokens 32 --repeats 3; done
+	$(MAKE) bench-wllama
+
+# The kernel table (bench/kernels/README.md): native, wasm under Node (bench-kernels-browser adds
+# wasm in headless Chromium), 1 and 2 threads each, JSON lines in $(BUILD)/bench/{native,wasm,
+# chromium}{,-mt}.json, the markdown table on stdout. KBENCH_ARGS go to every bench-kernels run,
+# e.g. KBENCH_ARGS="--quick --shapes 4096x4096" (default: 1 s of timed calls per case, best of them).
+KBENCH_ARGS ?= --min-time 1
+KBENCH_BIN  := $(BUILD)/bench-wasm/bench/kernels
+bench-kernels:
+	cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON >/dev/null
+	cmake --build $(BUILD)/bench -j$(JOBS) --target bench-kernels
+	emcmake cmake -S . -B $(BUILD)/bench-wasm -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON \
+	  -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node >/dev/null
+	cmake --build $(BUILD)/bench-wasm -j$(JOBS) --target bench-kernels bench-kernels-mt
+	$(BUILD)/bench/bench/kernels/bench-kernels $(KBENCH_ARGS) > $(BUILD)/bench/native.json
+	$(BUILD)/bench/bench/kernels/bench-kernels $(KBENCH_ARGS) --threads 2 > $(BUILD)/bench/native-mt.json
+	node $(KBENCH_BIN)/bench-kernels.js $(KBENCH_ARGS) > $(BUILD)/bench/wasm.json
+	node $(KBENCH_BIN)/bench-kernels-mt.js $(KBENCH_ARGS) --threads 2 > $(BUILD)/bench/wasm-mt.json
+	$(MAKE) bench-kernels-browser
+
+# The wasm column in headless Chromium (/usr/bin/chromium via bench/node_modules/playwright-core:
+# cd bench && npm install), in a module Worker, 1 and 2 threads; then the table of every
+# $(BUILD)/bench/*.json that exists.
+bench-kernels-browser:
+	emcmake cmake -S . -B $(BUILD)/bench-wasm -DCMAKE_BUILD_TYPE=Release -DTRL_BUILD_BENCH=ON \
+	  -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node >/dev/null
+	cmake --build $(BUILD)/bench-wasm -j$(JOBS) --target bench-kernels-web bench-kernels-web-mt
+	node bench/kernels/browser.mjs --build-dir $(BUILD)/bench-wasm --out-dir $(BUILD)/bench --threads 1,2 \
+	  -- $(KBENCH_ARGS)
+	$(PYTHON) bench/kernels/table.py $(foreach f,native native-mt wasm wasm-mt chromium chromium-mt,$(BUILD)/bench/$(f).json) \
+	  | tee $(BUILD)/bench/kernels.md
+
+# Trillium vs wllama (llama.cpp in wasm, @wllama/wllama pinned in bench/package.json) on the same
+# GGUF weights in headless Chromium (bench/wllama/README.md): synthetic 100M/700M GGUFs by
+# bench/make_gguf.py in $(BUILD)/bench/wllama (kept between runs), the packs converted from them,
+# then docs/bench/wllama.{json,svg} and the table in $(BUILD)/bench/wllama/table.md. ~40 minutes.
+WLLAMA_DIR  := $(BUILD)/bench/wllama
+WLLAMA_PLAN ?= 100m:tq2_0,q4_0:2:1,2;100m:tq1_0,q8_0,f16:1:1,2;700m:tq2_0,q4_0:1:1
+bench-wllama: native wasm
+	@test -f bench/node_modules/@wllama/wllama/package.json -a -f bench/node_modules/playwright-core/package.json \
+	  || (cd bench && npm ci --no-audit --no-fund)
+	$(PYTHON) bench/make_gguf.py $(WLLAMA_DIR) --size 100m --convert $(CONVERT) --variants bcq2,lowrank
+	$(PYTHON) bench/make_gguf.py $(WLLAMA_DIR) --size 700m --types tq2_0,q4_0 --convert $(CONVERT)
+	node bench/wllama/bench.mjs --dir $(WLLAMA_DIR) --plan '$(WLLAMA_PLAN)' --variants bcq2,lowrank \
+	  --out docs/bench/wllama.json
+	node bench/wllama/native.mjs $(WLLAMA_DIR)/synth-100m-tq2_0 $(WLLAMA_DIR)/synth-100m-q8_0 \
+	  $(WLLAMA_DIR)/synth-700m-tq2_0 --out docs/bench/wllama-native.json
+	node bench/wllama/report.mjs docs/bench/wllama.json --svg docs/bench/wllama.svg | tee $(WLLAMA_DIR)/table.md
 
 clean:
 	rm -rf $(BUILD) web/dist

@@ -19,17 +19,15 @@
 // (1 included) on the pthreads module, so 1 vs 2 threads compares one binary;
 // --wasm serves another standalone trillium.wasm. Prints one JSON object.
 // Env: CHROMIUM (default /usr/bin/chromium).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { launchChromium, serveStatic } from './serve.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
-const require = createRequire(import.meta.url);
 
 const { values: a } = parseArgs({
   options: {
@@ -76,19 +74,6 @@ const opts = {
   repeats: Number(a.repeats),
 };
 
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-} catch {
-  fail('playwright-core is not installed: cd bench && npm install');
-}
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!existsSync(executablePath)) fail(`Chromium not found at ${executablePath} (apt-get install -y chromium, or set CHROMIUM)`);
-
-const TYPES = {
-  '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8',
-};
 const PAGE = `<!doctype html><meta charset="utf-8"><title>trillium bench</title>
 <script type="module">
 let runBench;
@@ -112,43 +97,8 @@ window.benchReady ??= true;
 const webDir = join(ROOT, 'web');
 const roots = { '/web/': webDir, '/bench/browser/': HERE, '/pack/': pack };
 if (wasmFile) roots['/wasm/'] = dirname(wasmFile);
-const server = createServer((req, res) => {
-  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  const headers = a['no-isolation'] ? {} : {
-    'cross-origin-opener-policy': 'same-origin',
-    'cross-origin-embedder-policy': 'require-corp',
-    'cross-origin-resource-policy': 'same-origin',
-  };
-  if (path === '/favicon.ico') {
-    res.writeHead(204, headers).end();
-    return;
-  }
-  if (path === '/') {
-    res.writeHead(200, { ...headers, 'content-type': TYPES['.html'] }).end(PAGE);
-    return;
-  }
-  let file = null;
-  for (const [prefix, dir] of Object.entries(roots)) {
-    if (path.startsWith(prefix)) {
-      const f = resolve(dir, path.slice(prefix.length));
-      if (f === dir || f.startsWith(dir + sep)) file = f;
-      break;
-    }
-  }
-  if (!file || !existsSync(file) || statSync(file).isDirectory()) {
-    res.writeHead(404, headers).end('not found');
-    return;
-  }
-  const body = readFileSync(file);
-  res.writeHead(200, {
-    ...headers,
-    'content-type': TYPES[extname(file)] || 'application/octet-stream',
-    'content-length': body.length,
-    'cache-control': 'no-store',
-  }).end(body);
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const server = await serveStatic({ roots, pages: { '/': PAGE }, isolation: !a['no-isolation'] });
+const { origin } = server;
 
 const out = {
   pack,
@@ -163,12 +113,7 @@ const out = {
   runs: [],
 };
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium().catch((e) => fail(e.message));
 out.chromium = browser.version();
 try {
   for (const where of whereList) {

@@ -1,13 +1,19 @@
 /* bench-kernels.c - linear-layer kernel benchmark: matvec (1 token) and prefill
- * matmul (64 tokens) for f32, q8_0 and ternary t2 (int8 activations, every
- * SIMD128 design in wasm; float activations), on LLaMA-7B-like shapes, plus a
+ * matmul (64 tokens) for f32, q8_0, ternary t2 (int8 activations, every
+ * SIMD128 design in wasm; float activations), binary-coded bcq (k=2, g=128,
+ * power-of-two scales) and a low-rank f16 layer against the dense f16 matvec,
+ * on LLaMA-7B-like shapes, plus a
  * memcpy line as the bandwidth ceiling. One JSON object per case on stdout
  * (for scripts that build tables), a readable table on stderr.
  *
  *   bench-kernels [--quick] [--shapes 2048x2048,4096x4096] [--ntok 1,64] [--filter t2] [--threads N]
+ *                 [--min-time S]   (seconds of timed calls per case, default 0.4: more on a busy machine)
  *
- * A case times prepare + matmul over all rows (what trl_matmul does), single
- * thread, best of N calls after one warm-up. Shapes are rows x cols (out x in). */
+ * A case times prepare + matmul over all rows (what trl_matmul does), best of
+ * N calls after one warm-up; with --threads N (the -mt build in wasm) the
+ * matmul is split by 8-row blocks over N threads. Shapes are rows x cols
+ * (out x in). The same C runs natively, under Node (bench-kernels.js) and in
+ * a browser (bench-kernels-web*.js, driven by bench/kernels/browser.mjs). */
 #define _POSIX_C_SOURCE 199309L
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +48,7 @@ static float frand(void) { return (float)(urand() & 0xFFFFFF) / 8388608.0f - 1.0
 
 static int quick = 0;
 static trl_pool *pool = NULL; /* --threads N: the matmul split by 8-row blocks, as the context does */
+static int nthreads = 1;
 
 typedef struct mm_arg {
     const trl_kernel_ops *k;
@@ -98,8 +105,9 @@ static void report(const char *enc, const char *act, const char *kernel, int row
     double gops = 2.0 * rows * cols * ntok / r.best_s / 1e9;
     printf("{\"bench\":\"kernels\",\"platform\":\"%s\",\"enc\":\"%s\",\"act\":\"%s\",\"kernel\":\"%s\",\"rows\":%d,"
            "\"cols\":%d,\"ntok\":%d,\"ms\":%.4f,\"prepare_ms\":%.4f,\"weight_bytes\":%zu,\"weight_gbps\":%.3f,"
-           "\"gops\":%.3f,\"reps\":%d}\n",
-           PLATFORM, enc, act, kernel, rows, cols, ntok, r.best_s * 1e3, r.prep_s * 1e3, wbytes, gbps, gops, r.reps);
+           "\"gops\":%.3f,\"reps\":%d,\"threads\":%d}\n",
+           PLATFORM, enc, act, kernel, rows, cols, ntok, r.best_s * 1e3, r.prep_s * 1e3, wbytes, gbps, gops, r.reps,
+           nthreads);
     fflush(stdout);
     fprintf(stderr, "%-6s %-5s %-16s %6dx%-6d %4d %10.3f ms %8.2f GB/s %8.2f GOP/s  (prepare %.3f ms)\n", enc, act,
             kernel, rows, cols, ntok, r.best_s * 1e3, gbps, gops, r.prep_s * 1e3);
@@ -123,8 +131,9 @@ static void bench_memcpy(void) {
         a[it] = b[n - 1 - it]; /* keep both live */
     }
     /* GB/s of bytes copied (each byte read once and written once) */
-    printf("{\"bench\":\"kernels\",\"platform\":\"%s\",\"enc\":\"memcpy\",\"bytes\":%zu,\"ms\":%.4f,\"gbps\":%.3f}\n",
-           PLATFORM, n, best * 1e3, (double)n / best / 1e9);
+    printf("{\"bench\":\"kernels\",\"platform\":\"%s\",\"enc\":\"memcpy\",\"bytes\":%zu,\"ms\":%.4f,\"gbps\":%.3f,"
+           "\"threads\":%d}\n",
+           PLATFORM, n, best * 1e3, (double)n / best / 1e9, nthreads);
     fprintf(stderr, "memcpy %zu MiB: %.3f ms, %.2f GB/s copied\n", n >> 20, best * 1e3, (double)n / best / 1e9);
     free(a), free(b);
 }
@@ -157,6 +166,7 @@ static void f16_dense_and_lowrank(int rows, int cols, const float *x, float *y, 
     result rd = time_kernel(k, &w, x, 1, y, scratch);
     report("f16", "f32", k->name, rows, cols, 1, (size_t)rows * cols * 2, rd);
     free(dense);
+    if (nthreads > 1) return; /* the low-rank layer below runs on one thread: no row for N threads */
     const int ranks[2] = {rows < cols ? rows / 8 : cols / 8, rows < cols ? rows / 4 : cols / 4};
     for (int ri = 0; ri < 2; ri++) {
         const int r = ranks[ri];
@@ -230,6 +240,35 @@ static void bench_shape(int rows, int cols, const int *ntoks, int nn, const char
             report(trl_encoding_name(enc), "f32", k->name, rows, cols, ntoks[ni], bytes,
                    time_kernel(k, &w, x, ntoks[ni], y, scratch));
         free(data), free(row);
+    }
+
+    /* binary-coded: k=2 bit planes, groups of g=128 columns, power-of-two f16 scales
+     * (ShiftAddLLM's option), random signs */
+    if (want(filter, "bcq")) {
+        const trl_enc_params p = {2, 128, 1, 0, 0};
+        size_t rb = trl_tensor_bytes(TRL_ENC_BCQ, &p, 1, (uint64_t)cols), bytes = rb * (size_t)rows;
+        const int ng = (cols + p.group - 1) / p.group;
+        uint8_t *data = rb ? malloc(bytes) : NULL;
+        int8_t *signs = malloc((size_t)p.bits * cols);
+        float *sc = malloc(sizeof(float) * (size_t)ng * p.bits);
+        int ok = data && signs && sc;
+        for (int r = 0; ok && r < rows; r++) {
+            for (int i = 0; i < p.bits * cols; i++) signs[i] = urand() & 1 ? 1 : -1;
+            for (int i = 0; i < ng * p.bits; i++) sc[i] = 1.0f / (float)(1 << (urand() % 8));
+            ok = trl_bcq_pack_row(&p, signs, sc, (uint64_t)cols, data + rb * (size_t)r) == TRL_OK;
+        }
+        if (!ok) {
+            fprintf(stderr, "bcq %dx%d: out of memory or bad parameters\n", rows, cols);
+        } else {
+            trl_weight w;
+            memset(&w, 0, sizeof w);
+            w.enc = TRL_ENC_BCQ, w.rows = rows, w.cols = cols, w.row_bytes = rb, w.data = data, w.params = p;
+            const trl_kernel_ops *k = trl_kernels_best(&w);
+            for (int ni = 0; ni < nn; ni++)
+                report("bcq", "int8", k->name, rows, cols, ntoks[ni], bytes,
+                       time_kernel(k, &w, x, ntoks[ni], y, scratch));
+        }
+        free(data), free(signs), free(sc);
     }
 
     /* low-rank: a rank-r layer (V [r, cols], U^T [r, rows], f16, as trillium-convert --lowrank
@@ -307,6 +346,12 @@ int main(int argc, char **argv) {
                 if (v >= 1 && v <= TRL_KMAX_TOKENS) ntoks[nn++] = v;
                 s = *end == ',' ? end + 1 : end;
             }
+        } else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) {
+            min_time = atof(argv[++i]);
+            if (!(min_time > 0 && min_time <= 60)) {
+                fprintf(stderr, "--min-time: seconds in (0, 60], got %s\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
             filter = argv[++i];
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -318,9 +363,10 @@ int main(int argc, char **argv) {
                 }
                 pool = trl_pool_init(malloc(trl_pool_bytes(n)), n);
                 if (!pool) return 2;
+                nthreads = n;
             }
         } else {
-            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2|lowrank] [--threads N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--shapes RxC,...] [--ntok N,...] [--filter f32|q8_0|t2|bcq|lowrank] [--threads N] [--min-time S]\n", argv[0]);
             return 2;
         }
     }
