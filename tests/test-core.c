@@ -85,6 +85,36 @@ static void test_expf(void) {
     CHECK(worst <= 2, "trl_expf is %d ulp off", worst);
     CHECK(trl_expf(0.0f) == 1.0f, "exp(0) == 1");
     CHECK(trl_expf(-200.0f) == 0.0f && isinf(trl_expf(100.0f)), "exp range ends");
+
+    /* trl_expf_n (SIMD where the build has it) gives trl_expf's bits for every input:
+     * a sweep, the special cases next to ordinary lanes, every offset of the tail */
+    enum { N = 4099 };
+    static float xs[N], ys[N];
+    const float special[] = {NAN, INFINITY, -INFINITY, 88.0f, 87.99999f, -87.0f, -87.00001f, 88.7228394f,
+                             88.8f, -103.9f, -104.0f, -126.0f, 1e-30f, -0.0f, 0.0f, 0.5f, -0.5f, 1e30f};
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        xs[i] = i % 7 == 3 ? special[(seed >> 8) % (sizeof special / sizeof special[0])]
+                           : ((float)(seed >> 8) / 16777216.0f - 0.5f) * 240.0f;
+    }
+    for (int off = 0; off < 5; off++) {
+        trl_expf_n(ys, xs + off, N - off);
+        int bad = 0;
+        for (int i = 0; i < N - off; i++) {
+            float a = trl_expf(xs[off + i]);
+            bad += memcmp(&a, &ys[i], 4) != 0;
+        }
+        CHECK(bad == 0, "trl_expf_n differs from trl_expf in %d of %d values (offset %d)", bad, N - off, off);
+    }
+    memcpy(ys, xs, sizeof xs);
+    trl_expf_n(ys, ys, N); /* in place */
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        float a = trl_expf(xs[i]);
+        bad += memcmp(&a, &ys[i], 4) != 0;
+    }
+    CHECK(bad == 0, "trl_expf_n in place differs in %d values", bad);
 }
 
 /* ------------------------------------------------------------ kernels */

@@ -379,10 +379,9 @@ static void att_run(void *arg, int ith, int nth) {
             if (s > mx) mx = s;
         }
         float sum = 0.0f;
-        for (int j = 0; j <= p; j++) {
-            sc[j] = trl_expf(sc[j] - mx);
-            sum += sc[j];
-        }
+        for (int j = 0; j <= p; j++) sc[j] -= mx;
+        trl_expf_n(sc, sc, (size_t)p + 1);
+        for (int j = 0; j <= p; j++) sum += sc[j];
         const float inv = 1.0f / sum;
         float *o = x->att + (size_t)t * qd + (size_t)h * hd;
         for (int i = 0; i < hd; i++) o[i] = 0.0f;
@@ -445,9 +444,15 @@ static trl_status forward_batch(trl_ctx *x, const int32_t *tokens, int nt, float
         }
         const size_t nh_all = (size_t)nt * H;
         if (c->mlp == TRL_MLP_SWIGLU) {
-            for (size_t i = 0; i < nh_all; i++) {
-                float g = x->hb[i];
-                x->hb[i] = g / (1.0f + trl_expf(-g)) * x->hb2[i];
+            float e[64];
+            for (size_t i0 = 0; i0 < nh_all; i0 += 64) {
+                const size_t m = nh_all - i0 < 64 ? nh_all - i0 : 64;
+                for (size_t k = 0; k < m; k++) e[k] = -x->hb[i0 + k];
+                trl_expf_n(e, e, m);
+                for (size_t k = 0; k < m; k++) {
+                    const float g = x->hb[i0 + k];
+                    x->hb[i0 + k] = g / (1.0f + e[k]) * x->hb2[i0 + k];
+                }
             }
         } else {
             for (size_t i = 0; i < nh_all; i++) {

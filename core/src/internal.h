@@ -80,5 +80,7 @@ void trl_ctx_set_linear_observer(trl_ctx *c, trl_linear_observer fn, void *user)
  * (native libm and the wasm libc differ in the last ulp), so the sampler's
  * "same seed, same text" holds everywhere. */
 float trl_expf(float x);
+/* y[i] = trl_expf(x[i]) for i < n, four at a time with SIMD (same bits); y may be x. */
+void trl_expf_n(float *y, const float *x, size_t n);
 
 #endif
