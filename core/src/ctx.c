@@ -352,6 +352,23 @@ static float dot8(const float *a, const float *b, int n) {
     return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
 }
 
+/* dot8 of a with two vectors at once (each load of a serves both; same bits). */
+static void dot8x2(const float *a, const float *b0, const float *b1, int n, float *r0, float *r1) {
+    float l0[8] = {0, 0, 0, 0, 0, 0, 0, 0}, l1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            l0[j] += a[i + j] * b0[i + j];
+            l1[j] += a[i + j] * b1[i + j];
+        }
+    for (int j = 0; i + j < n; j++) {
+        l0[j] += a[i + j] * b0[i + j];
+        l1[j] += a[i + j] * b1[i + j];
+    }
+    *r0 = ((l0[0] + l0[4]) + (l0[1] + l0[5])) + ((l0[2] + l0[6]) + (l0[3] + l0[7]));
+    *r1 = ((l1[0] + l1[4]) + (l1[1] + l1[5])) + ((l1[2] + l1[6]) + (l1[3] + l1[7]));
+}
+
 /* Causal attention for every (token, head) pair, split over threads by pairs;
  * each thread has its own row of scores. */
 typedef struct att_task {
@@ -371,24 +388,39 @@ static void att_run(void *arg, int ith, int nth) {
     for (int pi = pairs * ith / nth; pi < pairs * (ith + 1) / nth; pi++) {
         const int t = pi / nh, h = pi % nh, p = a->pos0 + t, kvh = h / group;
         const float *qh = x->q + (size_t)t * qd + (size_t)h * hd;
+        const float *kh = a->kc + (size_t)kvh * hd;
+        int j = 0;
+        for (; j + 1 <= p; j += 2) dot8x2(qh, kh + (size_t)j * kvd, kh + (size_t)(j + 1) * kvd, hd, &sc[j], &sc[j + 1]);
+        if (j == p) sc[j] = dot8(qh, kh + (size_t)j * kvd, hd);
         float mx = -INFINITY;
-        for (int j = 0; j <= p; j++) {
-            const float *kj = a->kc + (size_t)j * kvd + (size_t)kvh * hd;
-            const float s = dot8(qh, kj, hd) * a->scale;
-            sc[j] = s;
-            if (s > mx) mx = s;
+        for (j = 0; j <= p; j++) {
+            sc[j] *= a->scale;
+            if (sc[j] > mx) mx = sc[j];
         }
         float sum = 0.0f;
         for (int j = 0; j <= p; j++) sc[j] -= mx;
         trl_expf_n(sc, sc, (size_t)p + 1);
         for (int j = 0; j <= p; j++) sum += sc[j];
         const float inv = 1.0f / sum;
+        for (int j = 0; j <= p; j++) sc[j] *= inv;
+        /* o = sum_j w_j v_j, each element summed over j in order; 16 elements at a
+         * time so they stay in registers while v streams past */
         float *o = x->att + (size_t)t * qd + (size_t)h * hd;
-        for (int i = 0; i < hd; i++) o[i] = 0.0f;
-        for (int j = 0; j <= p; j++) {
-            const float *vj = a->vc + (size_t)j * kvd + (size_t)kvh * hd;
-            const float w = sc[j] * inv;
-            for (int i = 0; i < hd; i++) o[i] += w * vj[i];
+        const float *vh = a->vc + (size_t)kvh * hd;
+        for (int i0 = 0; i0 < hd; i0 += 16) {
+            const int m = hd - i0 < 16 ? hd - i0 : 16;
+            float acc[16] = {0};
+            if (m == 16)
+                for (int j = 0; j <= p; j++) {
+                    const float *vj = vh + (size_t)j * kvd + i0;
+                    for (int i = 0; i < 16; i++) acc[i] += sc[j] * vj[i];
+                }
+            else
+                for (int j = 0; j <= p; j++) {
+                    const float *vj = vh + (size_t)j * kvd + i0;
+                    for (int i = 0; i < m; i++) acc[i] += sc[j] * vj[i];
+                }
+            memcpy(o + i0, acc, sizeof(float) * (size_t)m);
         }
     }
 }
