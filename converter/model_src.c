@@ -62,6 +62,11 @@ static void tok_clear(trlc_src_tokenizer *t) {
     memset(t, 0, sizeof *t);
 }
 
+void trlc_source_release(const trlc_model_src *src, const trlc_src_tensor *t) {
+    for (size_t i = 0; i < src->n_files; i++) trlc_file_release(&src->files[i], t->data, t->nbytes);
+    for (size_t i = 0; i < src->n_st; i++) trlc_file_release(&src->st[i].file, t->data, t->nbytes);
+}
+
 void trlc_source_free(trlc_model_src *src) {
     if (!src) return;
     free(src->tensors);

@@ -27,6 +27,7 @@ typedef struct ctx {
     tj_doc *d;
     char *err;
     size_t errlen;
+    size_t n_vtiers, cap_vtiers; /* entries of trlc_pack.variant_tiers */
 } ctx;
 
 #define FAIL(c, ...) trlc_fail((c)->err, (c)->errlen, __VA_ARGS__)
@@ -175,6 +176,8 @@ static int check_variants(ctx *c, trlc_pack *p, int jv, const tier_bytes *tiers,
                         sizeof v->id - 1);
         int jt = tj_obj_get(d, k, "tiers");
         if (jt < 0 || d->toks[jt].type != TJ_ARR) return FAIL(c, "%s: %s.tiers: expected an array", c->mpath, where);
+        v->tiers_at = c->n_vtiers;
+        v->n_tiers = 0;
         uint64_t download = 0;
         int64_t last = -1;
         for (int x = tj_first(d, jt); x >= 0; x = tj_next(d, jt, x)) {
@@ -185,6 +188,15 @@ static int check_variants(ctx *c, trlc_pack *p, int jv, const tier_bytes *tiers,
             tier_bytes key = {(int32_t)t, 0};
             const tier_bytes *tb = bsearch(&key, tiers, nt, sizeof *tiers, cmp_tier);
             if (!tb) return FAIL(c, "%s: %s.tiers: no chunk has tier %lld", c->mpath, where, (long long)t);
+            if (c->n_vtiers == c->cap_vtiers) { /* each entry is a token of the manifest: bounded by its size */
+                size_t cap = c->cap_vtiers ? c->cap_vtiers * 2 : 16;
+                int32_t *nv = realloc(p->variant_tiers, cap * sizeof *nv);
+                if (!nv) return FAIL(c, "out of memory");
+                p->variant_tiers = nv;
+                c->cap_vtiers = cap;
+            }
+            p->variant_tiers[c->n_vtiers++] = (int32_t)t;
+            v->n_tiers++;
             if (trlc_add_u64(download, tb->bytes, &download))
                 return FAIL(c, "%s: %s: download size overflows", c->mpath, where);
         }
@@ -218,6 +230,52 @@ static int check_variants(ctx *c, trlc_pack *p, int jv, const tier_bytes *tiers,
 
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const trl_tensor *)a)->name, ((const trl_tensor *)b)->name);
+}
+
+/* (name, tier) pairs, for version 3's "unique within a tier" */
+typedef struct name_tier {
+    const char *name;
+    int32_t tier;
+} name_tier;
+
+static int cmp_name_tier(const void *a, const void *b) {
+    const name_tier *x = a, *y = b;
+    int r = strcmp(x->name, y->name);
+    return r ? r : (x->tier > y->tier) - (x->tier < y->tier);
+}
+
+static int variant_has_tier(const trlc_pack *p, const trlc_pack_variant *v, int32_t t) {
+    for (size_t j = 0; j < v->n_tiers; j++)
+        if (p->variant_tiers[v->tiers_at + j] == t) return 1;
+    return 0;
+}
+
+trl_tensor *trlc_pack_variant_tensors(const trlc_pack *p, const trlc_pack_variant *v, size_t *n) {
+    *n = 0;
+    trl_tensor *t = malloc((p->n_tensors ? p->n_tensors : 1) * sizeof *t);
+    if (!t) return NULL;
+    for (size_t i = 0; i < p->n_tensors; i++)
+        if (variant_has_tier(p, v, p->tensor_tier[i])) t[(*n)++] = p->tensors[i];
+    return t;
+}
+
+/* Version 3: no variant may see one name twice (sorted: not quadratic in the tensors). */
+static int check_variant_names(ctx *c, trlc_pack *p) {
+    name_tier *nt = malloc((p->n_tensors ? p->n_tensors : 1) * sizeof *nt);
+    if (!nt) return FAIL(c, "out of memory");
+    int rc = 0;
+    for (size_t k = 0; k < p->n_variants && !rc; k++) {
+        const trlc_pack_variant *v = &p->variants[k];
+        size_t m = 0;
+        for (size_t i = 0; i < p->n_tensors; i++)
+            if (variant_has_tier(p, v, p->tensor_tier[i])) nt[m].name = p->tensors[i].name, nt[m++].tier = 0;
+        qsort(nt, m, sizeof *nt, cmp_name_tier);
+        for (size_t j = 1; j < m && !rc; j++)
+            if (!strcmp(nt[j - 1].name, nt[j].name))
+                rc = FAIL(c, "%s: variants[%zu] (%s): tensor %s is in two of its tiers", c->mpath, k, v->id, nt[j].name);
+    }
+    free(nt);
+    return rc;
 }
 
 /* Read one chunk into an aligned buffer, checking size and sha256 first. */
@@ -265,6 +323,8 @@ void trlc_pack_close(trlc_pack *p) {
     for (size_t i = 0; i < p->n_chunks; i++) free(p->chunks[i].data);
     free(p->chunks);
     free(p->variants);
+    free(p->variant_tiers);
+    free(p->tensor_tier);
     if (p->tensors)
         for (size_t i = 0; i < p->n_tensors; i++) free((char *)p->tensors[i].name);
     free(p->tensors);
@@ -528,19 +588,43 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
     if (bad) {
         goto done;
     }
-    /* unique names (sorted copy: a hostile manifest cannot make this quadratic) */
-    sorted = malloc((nt ? nt : 1) * sizeof *sorted);
-    if (!sorted) {
+    p->tensor_tier = malloc((nt ? nt : 1) * sizeof *p->tensor_tier);
+    if (!p->tensor_tier) {
         FAIL(&c, "out of memory");
         goto done;
     }
-    if (nt) memcpy(sorted, p->tensors, nt * sizeof *sorted);
-    qsort(sorted, nt, sizeof *sorted, cmp_name);
-    for (size_t j = 1; j < nt; j++)
-        if (!strcmp(sorted[j - 1].name, sorted[j].name)) {
-            FAIL(&c, "%s: tensors: name %s appears twice", mpath, sorted[j].name);
+    for (i = 0; i < nt; i++) p->tensor_tier[i] = p->chunks[tchunk[i]].tier;
+    if (version >= 3) {
+        /* a family: a name may repeat in other tiers (each member's tier), never within one */
+        name_tier *pairs = malloc((nt ? nt : 1) * sizeof *pairs);
+        if (!pairs) {
+            FAIL(&c, "out of memory");
             goto done;
         }
+        for (i = 0; i < nt; i++) pairs[i].name = p->tensors[i].name, pairs[i].tier = p->tensor_tier[i];
+        qsort(pairs, nt, sizeof *pairs, cmp_name_tier);
+        for (size_t j = 1; j < nt; j++)
+            if (!cmp_name_tier(&pairs[j - 1], &pairs[j])) {
+                FAIL(&c, "%s: tensors: name %s appears twice in tier %d", mpath, pairs[j].name, (int)pairs[j].tier);
+                free(pairs);
+                goto done;
+            }
+        free(pairs);
+    } else {
+        /* unique names (sorted copy: a hostile manifest cannot make this quadratic) */
+        sorted = malloc((nt ? nt : 1) * sizeof *sorted);
+        if (!sorted) {
+            FAIL(&c, "out of memory");
+            goto done;
+        }
+        if (nt) memcpy(sorted, p->tensors, nt * sizeof *sorted);
+        qsort(sorted, nt, sizeof *sorted, cmp_name);
+        for (size_t j = 1; j < nt; j++)
+            if (!strcmp(sorted[j - 1].name, sorted[j].name)) {
+                FAIL(&c, "%s: tensors: name %s appears twice", mpath, sorted[j].name);
+                goto done;
+            }
+    }
     /* ---- chunk data: size and sha256 before a byte is used */
     for (i = 0; i < nc; i++)
         if (read_chunk(&c, dir, i, &ce[i], &p->chunks[i])) {
@@ -549,6 +633,7 @@ int trlc_pack_open(const char *dir, trlc_pack **out, char *err, size_t errlen) {
     /* ---- variants: after the chunks, so a chunk whose size the manifest
      * misstates is reported as such, not as a variant's wrong total */
     if (get_variants(&c, p, ce)) goto done;
+    if (version >= 3 && check_variant_names(&c, p)) goto done;
     for (i = 0; i < nt; i++) p->tensors[i].data = p->chunks[tchunk[i]].data + toffs[i];
     p->tokenizer = p->chunks[tch].data + toff;
     p->tokenizer_bytes = (size_t)tbytes;

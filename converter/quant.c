@@ -185,7 +185,7 @@ static int solve(int k, double g[4][4], double h[4], double *a) {
 /* Given the scales, the best sign combination for each column by trying all
  * 2^k; on a tie the combination with more +1 in the later planes wins (for one
  * plane: sign(0) = +1, as in the greedy step). Returns the squared error. */
-static double pick_signs(const float *w, int n, int k, const double *a, int8_t *b, int stride) {
+static double pick_signs(const float *w, const float *d, int n, int k, const double *a, int8_t *b, int stride) {
     double v[16];
     for (int m = 0; m < (1 << k); m++) {
         double s = 0.0;
@@ -201,38 +201,40 @@ static double pick_signs(const float *w, int n, int k, const double *a, int8_t *
             if (e <= be) be = e, best = m;
         }
         for (int i = 0; i < k; i++) b[i * stride + c] = (best >> i & 1) ? 1 : -1;
-        err += be * be;
+        err += (d ? (double)d[c] : 1.0) * be * be;
     }
     return err;
 }
 
-static double sq_error(const float *w, int n, int k, const double *a, const int8_t *b, int stride) {
+static double sq_error(const float *w, const float *d, int n, int k, const double *a, const int8_t *b, int stride) {
     double err = 0.0;
     for (int c = 0; c < n; c++) {
         double s = 0.0;
         for (int i = 0; i < k; i++) s += a[i] * b[i * stride + c];
-        double d = (double)w[c] - s;
-        err += d * d;
+        double e = (double)w[c] - s;
+        err += (d ? (double)d[c] : 1.0) * e * e;
     }
     return err;
 }
 
 /* Alternating least squares on k planes: scales by least squares given the
  * signs, signs by exhaustive search given the scales. Never raises the error. */
-static double refine(const float *w, int n, int k, double *a, int8_t *b, int stride) {
-    double err = sq_error(w, n, k, a, b, stride);
+static double refine(const float *w, const float *d, int n, int k, double *a, int8_t *b, int stride) {
+    double err = sq_error(w, d, n, k, a, b, stride);
     for (int it = 0; it < BCQ_ITERS; it++) {
         double g[4][4] = {{0}}, h[4] = {0}, na[4];
-        for (int c = 0; c < n; c++)
+        for (int c = 0; c < n; c++) {
+            const double dc = d ? (double)d[c] : 1.0;
             for (int i = 0; i < k; i++) {
-                h[i] += (double)w[c] * b[i * stride + c];
-                for (int j = 0; j < k; j++) g[i][j] += (double)(b[i * stride + c] * b[j * stride + c]);
+                h[i] += dc * ((double)w[c] * b[i * stride + c]);
+                for (int j = 0; j < k; j++) g[i][j] += dc * (double)(b[i * stride + c] * b[j * stride + c]);
             }
+        }
         if (solve(k, g, h, na) == 0) {
-            double e = sq_error(w, n, k, na, b, stride);
+            double e = sq_error(w, d, n, k, na, b, stride);
             if (e <= err) memcpy(a, na, sizeof(double) * (size_t)k), err = e;
         }
-        double e = pick_signs(w, n, k, a, b, stride);
+        double e = pick_signs(w, d, n, k, a, b, stride);
         if (!(e < err * (1.0 - 1e-12))) {
             err = e;
             break;
@@ -257,6 +259,12 @@ static double nearest_pow2(double a) {
 
 int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p, int8_t *signs, float *scales,
                           float *deq) {
+    return trlc_bcq_quantize_row_weighted(w, NULL, cols, p, signs, scales, deq);
+}
+
+int trlc_bcq_quantize_row_weighted(const float *wrow, const float *drow, uint64_t cols, const trl_enc_params *p,
+                                   int8_t *signs, float *scales, float *deq) {
+    const float *w = wrow;
     if (!w || !signs || !scales || !p || p->bits < 1 || p->bits > 4 || p->group < 1 || !cols) return -1;
     const int k = p->bits;
     const uint64_t g = (uint64_t)p->group, ng = (cols + g - 1) / g;
@@ -271,6 +279,12 @@ int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p
         const uint64_t c0 = gi * g;
         const int n = (int)(cols - c0 < g ? cols - c0 : g);
         const float *x = w + c0;
+        const float *d = drow ? drow + c0 : NULL;
+        if (d) { /* a group whose weights are all 0 is fitted unweighted */
+            double dsum = 0.0;
+            for (int c = 0; c < n; c++) dsum += d[c];
+            if (!(dsum > 0.0)) d = NULL;
+        }
         double a[4] = {0};
         /* planes one at a time: the greedy plane on the residual, then refine
          * all planes so far; k+1 planes start from k's answer, so the error
@@ -281,13 +295,15 @@ int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p
                 for (int j = 0; j < i; j++) s += a[j] * b[j * n + c];
                 r[c] = (float)((double)x[c] - s);
             }
-            double sum = 0.0;
+            double sum = 0.0, dsum = 0.0;
             for (int c = 0; c < n; c++) {
                 b[i * n + c] = r[c] >= 0.0f ? 1 : -1;
-                sum += fabs((double)r[c]);
+                const double dc = d ? (double)d[c] : 1.0;
+                sum += dc * fabs((double)r[c]);
+                dsum += dc;
             }
-            a[i] = sum / n;
-            refine(x, n, i + 1, a, b, n);
+            a[i] = sum / dsum;
+            refine(x, d, n, i + 1, a, b, n);
         }
         /* the scales as stored (f16, or powers of two), positive (a sign
          * belongs to the plane), then the signs that suit them best */
@@ -296,7 +312,7 @@ int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p
             if (v > 65504.0) v = 65504.0; /* the largest half */
             a[i] = p->pow2 ? nearest_pow2(v) : (double)trl_f16_to_f32(trl_f32_to_f16((float)v));
         }
-        pick_signs(x, n, k, a, b, n);
+        pick_signs(x, d, n, k, a, b, n);
         for (int i = 0; i < k; i++) {
             scales[gi * (uint64_t)k + (uint64_t)i] = (float)a[i];
             memcpy(signs + (uint64_t)i * cols + c0, b + (size_t)i * (size_t)n, (size_t)n);

@@ -40,6 +40,11 @@ typedef struct trlc_file {
 
 int trlc_file_map(const char *path, trlc_file *f, char *err, size_t errlen);
 void trlc_file_unmap(trlc_file *f);
+/* Drop the whole pages of [p, p + n) from the process's memory if they lie in
+ * f's mapping (madvise MADV_DONTNEED; the page cache keeps them): the writer
+ * calls it after each tensor, so the resident size stays near one tensor
+ * rather than growing to the checkpoint's size. Anything else: nothing. */
+void trlc_file_release(const trlc_file *f, const void *p, size_t n);
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
 int trlc_file_read(const char *path, char **data, size_t *size, char *err, size_t errlen);
 
@@ -171,6 +176,9 @@ int trlc_llama2c_open(const char *path, const char *tokenizer_path, trlc_model_s
 int trlc_source_open(const char *input, const char *tokenizer_path, trlc_model_src **out, char *err,
                      size_t errlen);
 void trlc_source_free(trlc_model_src *src);
+/* Drop a tensor's pages from memory in whichever of the source's mappings it
+ * lies (trlc_file_release): after the writer or the calibration used it. */
+void trlc_source_release(const trlc_model_src *src, const trlc_src_tensor *t);
 
 /* Attach a tokenizer to a source (replacing any). Used by the readers. */
 int trlc_source_load_tokenizer_llama2c(trlc_model_src *src, const char *path, char *err, size_t errlen);
@@ -300,6 +308,16 @@ float trlc_ternary_scale_at(const trl_enc_params *p, const float *scales, uint64
 int trlc_bcq_quantize_row(const float *w, uint64_t cols, const trl_enc_params *p, int8_t *signs, float *scales,
                           float *deq);
 
+/* The same with column weights d (cols floats, >= 0; NULL: all 1), the
+ * objective ShiftAddLLM uses with activation statistics: per group, minimise
+ * sum_c d_c (w_c - sum_i a_i b_ic)^2. The greedy plane's scale is the weighted
+ * mean a = sum d|r| / sum d (the unweighted mean if the group's d are all 0),
+ * the least-squares scales solve the weighted normal equations, and the sign
+ * search is per column (its best combination does not depend on d_c). With
+ * d == NULL it is exactly trlc_bcq_quantize_row. */
+int trlc_bcq_quantize_row_weighted(const float *w, const float *d, uint64_t cols, const trl_enc_params *p,
+                                   int8_t *signs, float *scales, float *deq);
+
 /* 1 if this library was built with LAPACK (low-rank factorisation). */
 int trlc_have_lapack(void);
 /* Truncated SVD of the row-major (rows, cols) w, in double (LAPACK dgesdd):
@@ -323,6 +341,52 @@ typedef enum trlc_linear_mode {
 
 #define TRLC_MAX_VARIANTS 16
 
+/* The linear layers of a block, as bits (trlc_write_opts.layers). */
+enum {
+    TRLC_LAYER_Q = 1, TRLC_LAYER_K = 2, TRLC_LAYER_V = 4, TRLC_LAYER_O = 8,
+    TRLC_LAYER_GATE = 16, TRLC_LAYER_UP = 32, TRLC_LAYER_DOWN = 64,
+    TRLC_LAYER_ATTN = 15, TRLC_LAYER_MLP = 112, TRLC_LAYER_ALL = 127
+};
+/* "attn,mlp" | "attn" | "mlp" | names: q,k,v,o,gate,up,down (also attn_q, ffn_down, ...). */
+int trlc_parse_layers(const char *s, uint32_t *mask, char *err, size_t errlen);
+/* The TRLC_LAYER_* bit of a tensor name "blk.N.<layer>.weight"; 0 if not a linear layer's weight. */
+uint32_t trlc_layer_bit(const char *name);
+
+/* ------------------------------------------------------------- calibration */
+
+/* Progress of a long step: `what` ("layers", "calibration", "perplexity r32"), done of total. */
+typedef void (*trlc_progress_fn)(void *user, const char *what, uint64_t done, uint64_t total);
+
+/* Calibration text, tokenized by the source's tokenizer (BOS, then the text),
+ * at most max_tokens ids; and what running the source over it gave. */
+typedef struct trlc_calib {
+    int32_t *ids;
+    int32_t n_ids;
+    char text_sha256[65];   /* of the file's bytes */
+    int32_t n_layers;
+    float **col_ms;          /* (n_layers * 11): E[x_c^2] of each linear layer's input (indexed by the
+                                core's TRL_LT_* slot), NULL where not collected */
+    int32_t *col_n;          /* their lengths */
+    double parent_ppl;       /* the source in f32, by the core; 0 until trlc_calib_run_source */
+} trlc_calib;
+
+int trlc_calib_open(const trlc_model_src *src, const char *path, int32_t max_tokens, trlc_calib **out, char *err,
+                    size_t errlen);
+/* Build the source as an f32 model in memory (f32 tensors of the mapping are
+ * used in place), run the core over the tokens: the parent's perplexity and,
+ * if `stats`, every linear layer's per-input-column mean square activation. */
+int trlc_calib_run_source(const trlc_model_src *src, trlc_calib *c, int stats, trlc_progress_fn progress,
+                          void *user, char *err, size_t errlen);
+/* The column weights of a linear layer ("blk.N.attn_q.weight"), or NULL. */
+const float *trlc_calib_col_weights(const trlc_calib *c, const char *name, uint64_t cols);
+void trlc_calib_free(trlc_calib *c);
+/* Perplexity of a model on ids: windows of at most the model's max_seq_len
+ * tokens, each from an empty cache; exp of the mean negative log-likelihood
+ * (log-softmax in double) of every token after the first of its window.
+ * rank_slices < 0: all. */
+int trlc_perplexity(const trl_model *m, int32_t rank_slices, const int32_t *ids, int32_t n, double *ppl,
+                    trlc_progress_fn progress, void *user, const char *what, char *err, size_t errlen);
+
 /* What the writer did to one linear layer (trlc_write_opts.on_tensor). */
 typedef struct trlc_tensor_report {
     const char *name;          /* the layer's weight name, e.g. "blk.0.attn_q.weight" */
@@ -331,6 +395,9 @@ typedef struct trlc_tensor_report {
     int lossless;              /* ternary: the weights were already s * T and are stored exactly */
     double base_rel_error;     /* ||W - Q(W)||_F / ||W||_F of the base (ternary / bcq) */
     double rel_error;          /* the same for all the pack holds: base and every slice */
+    double out_rel_error;      /* with calibration statistics d (E[x_c^2]) for this layer: the base's
+                                  sqrt(sum d_c (W - Q(W))_rc^2 / sum d_c W_rc^2), an estimate of the
+                                  relative output error; -1 without */
     int32_t full_rank;         /* min(rows, cols) */
     int32_t rank;              /* stored rank of the slices (0: none) */
     int32_t n_slices;
@@ -363,6 +430,25 @@ typedef struct trlc_write_opts {
      * In the version-2 modes (ternary, bcq, lowrank) linear layers are always
      * dequantized first and go through that mode. */
     int keep_quant;
+    /* TRLC_LAYER_* bits: the linear layers the version-2 mode (ternary, bcq,
+     * lowrank, residual) touches; the others stay matrix_encoding. 0: all. */
+    uint32_t layers;
+    /* token_embd / output (untied) encoding: f32, f16 or q8_0; -1: as matrix_encoding
+     * (a GGUF Q8_0 tensor kept as q8_0 with keep_quant). */
+    int embed_encoding, head_encoding;
+    /* Calibration text (NULL: none): activation statistics weight the bcq
+     * objective, and every variant's perplexity goes into the manifest. */
+    const char *calib_path;
+    int32_t calib_tokens; /* most tokens used (default 512) */
+    int calib_weights;    /* 1 (default): weight the bcq objective by the statistics; 0: perplexity only */
+    /* Non-nesting family (--family): n_family more sources of the same
+     * config, tokenizer, embeddings, norms and head; each member is a variant
+     * with its own linear layers under the prefix "<id>/" in its own tier
+     * (docs/FORMAT.md "Families"). family_ids: n_family + 1 ids (the first for src). */
+    const trlc_model_src *const *family;
+    int n_family;
+    const char *const *family_ids;
+    trlc_progress_fn on_progress; /* may be NULL */
     void (*on_tensor)(void *user, const trlc_tensor_report *r);
     /* A one-line note about a tensor the writer had to store differently than asked (may be NULL). */
     void (*on_warning)(void *user, const char *msg);
@@ -387,6 +473,12 @@ typedef struct trlc_write_summary {
     char variant_id[TRLC_MAX_VARIANTS][32];
     int32_t variant_rank_slices[TRLC_MAX_VARIANTS]; /* -1: the pack has no slices */
     uint64_t variant_download_bytes[TRLC_MAX_VARIANTS];
+    uint64_t variant_resident_bytes[TRLC_MAX_VARIANTS];
+    double variant_bits_per_weight[TRLC_MAX_VARIANTS]; /* 8 * weight bytes / parameters */
+    double variant_ppl[TRLC_MAX_VARIANTS];             /* 0: not measured */
+    double parent_ppl;                                 /* 0: no calibration text */
+    int32_t calib_tokens;
+    char calib_sha256[65];
 } trlc_write_summary;
 
 /* Write a pack (docs/FORMAT.md) into `out_dir`: everything goes into a
@@ -418,6 +510,7 @@ typedef struct trlc_pack_variant {
     char id[64];
     int32_t rank_slices; /* -1 when the manifest gives none: all slices */
     uint64_t download_bytes, resident_bytes;
+    size_t tiers_at, n_tiers; /* its tiers: trlc_pack.variant_tiers[tiers_at .. tiers_at + n_tiers) */
 } trlc_pack_variant;
 
 typedef struct trlc_pack {
@@ -438,6 +531,8 @@ typedef struct trlc_pack {
     size_t n_chunks;
     trlc_pack_variant *variants;
     size_t n_variants;
+    int32_t *variant_tiers;
+    int32_t *tensor_tier;   /* (n_tensors) the tier of each tensor's chunk */
 } trlc_pack;
 
 /* Read and check a pack (format version 1 or 2): the manifest (format,
@@ -450,6 +545,11 @@ void trlc_pack_close(trlc_pack *p);
 const trl_tensor *trlc_pack_find(const trlc_pack *p, const char *name);
 /* A variant by id; NULL if the pack has none of that name. */
 const trlc_pack_variant *trlc_pack_variant_find(const trlc_pack *p, const char *id);
+/* The tensors of a variant's tiers (a malloc'd array of copies pointing into
+ * the pack; *n their count), what trl_model_create takes for that variant;
+ * NULL on out of memory. In a version-3 pack (a --family) the same name may be
+ * in several tiers, never twice in one variant's. */
+trl_tensor *trlc_pack_variant_tensors(const trlc_pack *p, const trlc_pack_variant *v, size_t *n);
 
 /* ------------------------------------------------------------------ misc */
 

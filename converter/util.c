@@ -1,4 +1,5 @@
 /* util.c - file mapping, dtypes and small helpers for the converter library. */
+#define _DEFAULT_SOURCE /* madvise */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,17 @@ int trlc_file_map(const char *path, trlc_file *f, char *err, size_t errlen) {
     f->size = size;
     close(fd);
     return 0;
+}
+
+void trlc_file_release(const trlc_file *f, const void *p, size_t n) {
+    if (!f || !f->data || !p || !n) return;
+    uintptr_t b = (uintptr_t)f->data, e = b + f->size, s = (uintptr_t)p;
+    if (s < b || s >= e || n > e - s) return; /* not in this mapping */
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t lo = (s + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg, hi = (s + n) / (uintptr_t)pg * (uintptr_t)pg;
+    /* a read-only private file mapping: dropped pages are read again from the file if touched */
+    if (lo < hi) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void trlc_file_unmap(trlc_file *f) {

@@ -270,6 +270,49 @@ static int is_linear_name(const char *name) {
     return 0;
 }
 
+uint32_t trlc_layer_bit(const char *name) {
+    static const char *const lin[] = {".attn_q.weight", ".attn_k.weight", ".attn_v.weight", ".attn_output.weight",
+                                      ".ffn_gate.weight", ".ffn_up.weight", ".ffn_down.weight"};
+    if (!is_linear_name(name)) return 0;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof lin / sizeof *lin; i++) {
+        size_t k = strlen(lin[i]);
+        if (n > k && !strcmp(name + n - k, lin[i])) return 1u << i;
+    }
+    return 0;
+}
+
+/* A linear layer the version-2 mode touches (--layers). */
+static int selected(const trlc_write_opts *o, const char *name) {
+    return (trlc_layer_bit(name) & (o->layers ? o->layers : (uint32_t)TRLC_LAYER_ALL)) != 0;
+}
+
+int trlc_parse_layers(const char *s, uint32_t *mask, char *err, size_t errlen) {
+    static const struct { const char *name; uint32_t bits; } names[] = {
+        {"attn", TRLC_LAYER_ATTN}, {"mlp", TRLC_LAYER_MLP}, {"ffn", TRLC_LAYER_MLP}, {"all", TRLC_LAYER_ALL},
+        {"q", TRLC_LAYER_Q}, {"k", TRLC_LAYER_K}, {"v", TRLC_LAYER_V}, {"o", TRLC_LAYER_O},
+        {"gate", TRLC_LAYER_GATE}, {"up", TRLC_LAYER_UP}, {"down", TRLC_LAYER_DOWN},
+        {"attn_q", TRLC_LAYER_Q}, {"attn_k", TRLC_LAYER_K}, {"attn_v", TRLC_LAYER_V},
+        {"attn_output", TRLC_LAYER_O}, {"ffn_gate", TRLC_LAYER_GATE}, {"ffn_up", TRLC_LAYER_UP},
+        {"ffn_down", TRLC_LAYER_DOWN}};
+    *mask = 0;
+    const char *p = s;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p), i;
+        for (i = 0; i < sizeof names / sizeof *names; i++)
+            if (strlen(names[i].name) == n && !strncmp(p, names[i].name, n)) break;
+        if (i == sizeof names / sizeof *names)
+            return trlc_fail(err, errlen,
+                             "--layers: \"%.*s\" is not attn, mlp or a layer (q, k, v, o, gate, up, down)", (int)n,
+                             p);
+        *mask |= names[i].bits;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -291,7 +334,7 @@ static int plan_slices(const trlc_model_src *src, const trlc_write_opts *o, cons
     int rc = -1;
     for (size_t i = 0; i < src->n_tensors; i++) {
         const trlc_src_tensor *t = &src->tensors[i];
-        if (!is_linear_name(t->name)) continue;
+        if (!selected(o, t->name)) continue;
         int64_t full = t->shape[0] < t->shape[1] ? t->shape[0] : t->shape[1];
         lp[i].full = (int32_t)full;
         for (int k = 0; k < n_seg; k++) {
@@ -440,14 +483,15 @@ static void copy_str(char *dst, size_t cap, const char *src) {
 
 typedef struct variant_rec {
     char id[32];
-    int n_tiers;         /* tiers 0 .. n_tiers-1 */
+    uint32_t tiers;      /* bit t: tier t */
     int32_t rank_slices; /* -1: the pack has none */
     uint64_t download, resident;
+    double ppl;          /* 0: not measured */
 } variant_rec;
 
 static char *build_manifest(const trlc_model_src *src, const char *name, int version, const out_tensor *tok,
                             const out_list *outs, const writer *w, const variant_rec *vr, int n_var,
-                            uint64_t ctx_bytes) {
+                            uint64_t ctx_bytes, const trlc_calib *calib) {
     const trl_config *c = &src->cfg;
     trlc_buf b = {0};
     trlc_buf_puts(&b, "{\n  \"format\": \"trillium-pack\",\n");
@@ -471,6 +515,10 @@ static char *build_manifest(const trlc_model_src *src, const char *name, int ver
     put_double(&b, src->norm_eps, c->norm_eps);
     trlc_buf_printf(&b, ",\n    \"tied_embeddings\": %s, \"sub_norms\": %s\n  },\n",
                     c->tied_embeddings ? "true" : "false", c->sub_norms ? "true" : "false");
+    if (calib && calib->parent_ppl > 0.0)
+        trlc_buf_printf(&b,
+                        "  \"calibration\": { \"text_sha256\": \"%s\", \"tokens\": %d, \"parent_perplexity\": %.9g },\n",
+                        calib->text_sha256, (int)calib->n_ids, calib->parent_ppl);
     trlc_buf_printf(&b, "  \"tokenizer\": {\n    \"kind\": \"%s\", \"chunk\": %zu, \"offset\": %llu, \"bytes\": %llu,\n",
                     kind_name(src->tok.kind), tok->chunk, (unsigned long long)tok->offset,
                     (unsigned long long)tok->bytes);
@@ -503,14 +551,20 @@ static char *build_manifest(const trlc_model_src *src, const char *name, int ver
         trlc_buf_puts(&b, "    { \"id\": ");
         trlc_buf_json_str(&b, vr[k].id, strlen(vr[k].id));
         trlc_buf_puts(&b, ", \"tiers\": [");
-        for (int t = 0; t < vr[k].n_tiers; t++) trlc_buf_printf(&b, t ? ", %d" : "%d", t);
+        for (int t = 0, first = 1; t < TRLC_MAX_VARIANTS; t++)
+            if (vr[k].tiers >> t & 1) trlc_buf_printf(&b, first ? "%d" : ", %d", t), first = 0;
         trlc_buf_puts(&b, "], ");
         if (vr[k].rank_slices >= 0) trlc_buf_printf(&b, "\"rank_slices\": %d, ", (int)vr[k].rank_slices);
         trlc_buf_printf(&b,
                         "\"download_bytes\": %llu, \"resident_bytes\": %llu,\n      \"context_bytes\": { \"%d\": "
-                        "%llu } }%s\n",
+                        "%llu }",
                         (unsigned long long)vr[k].download, (unsigned long long)vr[k].resident, c->max_seq_len,
-                        (unsigned long long)ctx_bytes, k + 1 < n_var ? "," : "");
+                        (unsigned long long)ctx_bytes);
+        if (calib && vr[k].ppl > 0.0)
+            trlc_buf_printf(&b,
+                            ",\n      \"perplexity\": { \"text_sha256\": \"%s\", \"tokens\": %d, \"value\": %.9g }",
+                            calib->text_sha256, (int)calib->n_ids, vr[k].ppl);
+        trlc_buf_printf(&b, " }%s\n", k + 1 < n_var ? "," : "");
     }
     trlc_buf_puts(&b, "  ]\n}\n");
     if (b.oom) {
@@ -524,7 +578,7 @@ static char *build_manifest(const trlc_model_src *src, const char *name, int ver
 
 /* Convert one tensor row by row into the open chunk of tier 0. A GGUF Q8_0
  * tensor written as q8_0 is copied block for block: the same layout. */
-static int write_dense(writer *w, const trlc_src_tensor *t, trl_encoding enc, float *fbuf, void *obuf) {
+static int write_dense(writer *w, int tier, const trlc_src_tensor *t, trl_encoding enc, float *fbuf, void *obuf) {
     uint64_t rows = t->n_dims == 2 ? (uint64_t)t->shape[0] : 1;
     uint64_t cols = t->n_dims == 2 ? (uint64_t)t->shape[1] : (uint64_t)t->shape[0];
     uint64_t srb = trlc_dtype_row_bytes(t->dtype, cols);
@@ -538,7 +592,7 @@ static int write_dense(writer *w, const trlc_src_tensor *t, trl_encoding enc, fl
                     return trlc_fail(w->err, w->errlen, "%s: row %llu, block %llu: the scale is %s; the file is broken",
                                      t->origin, (unsigned long long)r, (unsigned long long)b,
                                      (row[34 * b + 1] & 0x03) || row[34 * b] ? "NaN" : "infinite");
-            if (w_write(w, 0, row, rb)) return -1;
+            if (w_write(w, tier, row, rb)) return -1;
             continue;
         }
         if (trlc_dtype_to_f32(t->dtype, row, (size_t)cols, fbuf))
@@ -551,7 +605,7 @@ static int write_dense(writer *w, const trlc_src_tensor *t, trl_encoding enc, fl
                                  isnan(fbuf[i]) ? "NaN" : "infinite");
         if (trl_encode_row(enc, fbuf, cols, obuf) != TRL_OK)
             return trlc_fail(w->err, w->errlen, "%s: cannot encode as %s", t->origin, trl_encoding_name(enc));
-        if (w_write(w, 0, obuf, rb)) return -1;
+        if (w_write(w, tier, obuf, rb)) return -1;
     }
     return 0;
 }
@@ -656,14 +710,21 @@ out:
 }
 
 /* A linear layer in a version-2 mode: quantized base (ternary / bcq) and/or rank slices. */
-static int write_linear(writer *w, out_list *outs, const trlc_src_tensor *t, const trlc_write_opts *o,
-                        const layer_plan *lp) {
+static int write_linear(writer *w, int tier, out_list *outs, const trlc_src_tensor *t, const trlc_write_opts *o,
+                        const layer_plan *lp, const trlc_calib *calib) {
     const uint64_t rows = (uint64_t)t->shape[0], cols = (uint64_t)t->shape[1];
     float *m = load_matrix(w, t);
     if (!m) return -1;
     trlc_tensor_report rep;
     memset(&rep, 0, sizeof rep);
     rep.name = t->name;
+    rep.out_rel_error = -1.0;
+    /* column weights: E[x_c^2] of the layer's input on the calibration text */
+    const float *d = trlc_calib_col_weights(calib, t->name, cols);
+    double dnorm2 = 0.0, dbase2 = 0.0;
+    if (d)
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t c = 0; c < cols; c++) dnorm2 += (double)d[c] * m[r * cols + c] * m[r * cols + c];
     rep.full_rank = (int32_t)(rows < cols ? rows : cols);
     double norm2 = 0.0;
     for (uint64_t i = 0; i < rows * cols; i++) norm2 += (double)m[i] * m[i];
@@ -700,9 +761,10 @@ static int write_linear(writer *w, out_list *outs, const trlc_src_tensor *t, con
             for (uint64_t r = 0; r < rows; r++)
                 for (uint64_t c = 0; c < cols; c++) {
                     float q = trlc_ternary_scale_at(&p, scales, rows, cols, r, c) * (float)trits[r * cols + c];
-                    float d = m[r * cols + c] - q;
-                    m[r * cols + c] = d;
-                    base2 += (double)d * d;
+                    float e = m[r * cols + c] - q;
+                    m[r * cols + c] = e;
+                    base2 += (double)e * e;
+                    if (d) dbase2 += (double)d[c] * e * e;
                 }
         } else {
             enc = TRL_ENC_BCQ;
@@ -721,7 +783,7 @@ static int write_linear(writer *w, out_list *outs, const trlc_src_tensor *t, con
             base2 = 0.0;
             for (uint64_t r = 0; r < rows; r++) {
                 float *x = m + r * cols;
-                if (trlc_bcq_quantize_row(x, cols, &p, signs, scales, deq) ||
+                if (trlc_bcq_quantize_row_weighted(x, d, cols, &p, signs, scales, deq) ||
                     trl_bcq_pack_row(&p, signs, scales, cols, buf + r * rb) != TRL_OK) {
                     trlc_fail(w->err, w->errlen, "%s: row %llu: bcq quantization failed", t->origin,
                               (unsigned long long)r);
@@ -730,16 +792,18 @@ static int write_linear(writer *w, out_list *outs, const trlc_src_tensor *t, con
                 for (uint64_t c = 0; c < cols; c++) {
                     x[c] -= deq[c];
                     base2 += (double)x[c] * x[c];
+                    if (d) dbase2 += (double)d[c] * x[c] * x[c];
                 }
             }
         }
         rep.encoding = enc;
         rep.params = p;
-        if (emit(w, outs, t->name, enc, &p, (int64_t)rows, (int64_t)cols, buf, bytes, 0)) goto out;
+        if (emit(w, outs, t->name, enc, &p, (int64_t)rows, (int64_t)cols, buf, bytes, tier)) goto out;
     } else {
         rep.encoding = o->matrix_encoding;
     }
     rep.base_rel_error = norm2 > 0.0 ? sqrt(base2 / norm2) : 0.0;
+    if (d && (o->linear == TRLC_LINEAR_TERNARY || o->linear == TRLC_LINEAR_BCQ)) rep.out_rel_error = dnorm2 > 0.0 ? sqrt(dbase2 / dnorm2) : 0.0;
     double rest2 = base2;
     if (lp->n_slices) {
         if (write_slices(w, outs, t, m, lp, o->matrix_encoding, base2, &rest2)) goto out;
@@ -764,7 +828,7 @@ out:
  * one of those: the lossless detection of trlc_ternary_quantize finds which
  * (every value d * t is exact in f32). Returns 1, having written nothing,
  * when none fits. */
-static int write_tq(writer *w, out_list *outs, const trlc_src_tensor *t, const trlc_write_opts *o) {
+static int write_tq(writer *w, int tier, out_list *outs, const trlc_src_tensor *t, const trlc_write_opts *o) {
     const uint64_t rows = (uint64_t)t->shape[0], cols = (uint64_t)t->shape[1];
     float *m = load_matrix(w, t);
     if (!m) return -1;
@@ -790,7 +854,7 @@ static int write_tq(writer *w, out_list *outs, const trlc_src_tensor *t, const t
     }
     trl_ternary_pack(enc, trits, rows, cols, buf);
     memcpy(buf + bytes - ns * 4, scales, ns * 4);
-    if (emit(w, outs, t->name, enc, &p, (int64_t)rows, (int64_t)cols, buf, bytes, 0)) goto out;
+    if (emit(w, outs, t->name, enc, &p, (int64_t)rows, (int64_t)cols, buf, bytes, tier)) goto out;
     if (o->on_tensor) {
         trlc_tensor_report rep;
         memset(&rep, 0, sizeof rep);
@@ -808,6 +872,52 @@ out:
     free(scales);
     free(buf);
     return rc;
+}
+
+/* A tensor is written: its pages of the source mapping can go (trlc_file_release). */
+static void release_tensor(const trlc_model_src *src, const trlc_src_tensor *t) { trlc_source_release(src, t); }
+
+static const trlc_src_tensor *find_tensor(const trlc_model_src *src, const char *name) {
+    for (size_t i = 0; i < src->n_tensors; i++)
+        if (!strcmp(src->tensors[i].name, name)) return &src->tensors[i];
+    return NULL;
+}
+
+static int check_source(const trlc_model_src *src, uint64_t *max_cols, char *err, size_t errlen);
+
+/* --family: every member has src's config and tokenizer, and the same bytes in
+ * every tensor that is not a linear layer (embeddings, norms, head). */
+static int check_family(const trlc_model_src *src, const trlc_write_opts *o, char *err, size_t errlen) {
+    if (o->n_family < 1 || o->n_family + 1 > TRLC_MAX_VARIANTS - 1 || !o->family || !o->family_ids)
+        return trlc_fail(err, errlen, "--family: 2 to %d members", TRLC_MAX_VARIANTS - 1);
+    if (o->linear == TRLC_LINEAR_LOWRANK || o->residual_rank)
+        return trlc_fail(err, errlen, "--family: the members are the variants; --lowrank / --residual-rank do not combine with it");
+    for (int k = 0; k <= o->n_family; k++) {
+        const char *id = o->family_ids[k];
+        if (!id || !*id || strlen(id) >= 32) return trlc_fail(err, errlen, "--family: member %d: the id must be 1 to 31 bytes", k);
+        for (int j = 0; j < k; j++)
+            if (!strcmp(id, o->family_ids[j])) return trlc_fail(err, errlen, "--family: id \"%s\" is given twice", id);
+    }
+    for (int k = 0; k < o->n_family; k++) {
+        const trlc_model_src *m = o->family[k];
+        uint64_t mc;
+        if (check_source(m, &mc, err, errlen)) return -1;
+        if (memcmp(&m->cfg, &src->cfg, sizeof m->cfg))
+            return trlc_fail(err, errlen, "--family: %s: config differs from %s's (a family shares every dimension)",
+                             m->source, src->source);
+        if (m->tok.len != src->tok.len || memcmp(m->tok.blob, src->tok.blob, src->tok.len))
+            return trlc_fail(err, errlen, "--family: %s: tokenizer differs from %s's", m->source, src->source);
+        for (size_t i = 0; i < src->n_tensors; i++) {
+            const trlc_src_tensor *a = &src->tensors[i], *b = find_tensor(m, a->name);
+            if (!b) return trlc_fail(err, errlen, "--family: %s: missing tensor %s", m->source, a->name);
+            if (is_linear_name(a->name)) continue;
+            if (a->dtype != b->dtype || a->nbytes != b->nbytes || memcmp(a->data, b->data, a->nbytes))
+                return trlc_fail(err, errlen,
+                                 "--family: %s: tensor %s differs from %s's; members share embeddings, norms and head",
+                                 b->origin, a->name, src->source);
+        }
+    }
+    return 0;
 }
 
 /* Check the source before touching the disk. */
@@ -883,6 +993,11 @@ static int check_opts(const trlc_write_opts *o, char *err, size_t errlen) {
     if (!dense_enc(o->matrix_encoding))
         return trlc_fail(err, errlen, "matrix encoding %s is not supported (f32, f16, q8_0 are)",
                          trl_encoding_name(o->matrix_encoding));
+    if (o->embed_encoding >= 0 && !dense_enc((trl_encoding)o->embed_encoding))
+        return trlc_fail(err, errlen, "--embed: %s is not f32, f16 or q8_0", trl_encoding_name((trl_encoding)o->embed_encoding));
+    if (o->head_encoding >= 0 && !dense_enc((trl_encoding)o->head_encoding))
+        return trlc_fail(err, errlen, "--head: %s is not f32, f16 or q8_0", trl_encoding_name((trl_encoding)o->head_encoding));
+    if (o->layers & ~(uint32_t)TRLC_LAYER_ALL) return trlc_fail(err, errlen, "--layers: unknown layer bits");
     if (o->chunk_bytes < ALIGN)
         return trlc_fail(err, errlen, "chunk size %llu is too small", (unsigned long long)o->chunk_bytes);
     switch (o->linear) {
@@ -972,6 +1087,10 @@ trlc_write_opts trlc_write_default_opts(void) {
     o.bcq.group = 128;
     o.slice_rows = 16;
     o.keep_quant = 1;
+    o.embed_encoding = -1;
+    o.head_encoding = -1;
+    o.calib_tokens = 512;
+    o.calib_weights = 1;
     return o;
 }
 
@@ -1001,6 +1120,11 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
 
     uint64_t max_cols;
     if (check_source(src, &max_cols, err, errlen)) return -1;
+    if (o.n_family && check_family(src, &o, err, errlen)) return -1;
+    if (o.head_encoding >= 0 && src->cfg.tied_embeddings)
+        return trlc_fail(err, errlen,
+                         "--head: %s ties its output head to the embeddings (no output.weight); use --embed",
+                         src->source);
     const char *name = o.name ? o.name : src->name;
 
     /* the variants and, for factorised layers, the slices of each */
@@ -1028,7 +1152,7 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
         free(lp);
         return -1;
     }
-    int version = o.linear != TRLC_LINEAR_DENSE || n_seg ? 2 : 1;
+    int version = o.n_family ? 3 : o.linear != TRLC_LINEAR_DENSE || n_seg ? 2 : 1;
 
     /* like mkdir -p: create missing parents of the output directory */
     for (size_t i = 1; i < pn; i++) {
@@ -1058,10 +1182,18 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
     float *fbuf = malloc((size_t)max_cols * sizeof(float));
     void *obuf = malloc(trl_encoding_row_bytes(TRL_ENC_F32, max_cols));
     char *manifest = NULL, *mpath = NULL;
+    trlc_calib *calib = NULL;
+    trlc_pack *tp = NULL;
     int rc = -1;
     if (!fbuf || !obuf) {
         trlc_fail(err, errlen, "out of memory for a row of %llu weights", (unsigned long long)max_cols);
         goto done;
+    }
+    if (o.calib_path) {
+        /* the source over the text: the parent's perplexity, and activation statistics for bcq */
+        if (trlc_calib_open(src, o.calib_path, o.calib_tokens > 0 ? o.calib_tokens : 512, &calib, err, errlen) ||
+            trlc_calib_run_source(src, calib, o.linear == TRLC_LINEAR_BCQ && o.calib_weights, o.on_progress, o.user, err, errlen))
+            goto done;
     }
     out_tensor tok;
     memset(&tok, 0, sizeof tok);
@@ -1069,17 +1201,32 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
     if (w_place(&w, 0, tok.bytes, &tok.chunk, &tok.offset) || w_write(&w, 0, src->tok.blob, src->tok.len) ||
         w_done(&w, 0))
         goto done;
-    for (size_t i = 0; i < src->n_tensors; i++) {
-        const trlc_src_tensor *t = &src->tensors[i];
-        if (o.linear != TRLC_LINEAR_DENSE && is_linear_name(t->name)) {
-            if (write_linear(&w, &outs, t, &o, &lp[i])) goto done;
+    const int n_mem = 1 + o.n_family;
+    const uint64_t n_steps = (uint64_t)src->n_tensors * (uint64_t)n_mem;
+    for (size_t step = 0; step < n_steps; step++) {
+        /* family members one after another: member m's linear layers go to tier
+         * 1 + m; the rest (shared, checked equal) is written once, from src */
+        const int mem = (int)(step / src->n_tensors);
+        const size_t i = step % src->n_tensors;
+        const trlc_model_src *ms = mem ? o.family[mem - 1] : src;
+        const int fam_linear = o.n_family && is_linear_name(src->tensors[i].name);
+        if (mem && !fam_linear) continue;
+        const trlc_src_tensor *t = mem ? find_tensor(ms, src->tensors[i].name) : &src->tensors[i];
+        const int tier = fam_linear ? 1 + mem : 0;
+        if (o.on_progress) o.on_progress(o.user, "tensors", step, n_steps);
+        if (o.linear != TRLC_LINEAR_DENSE && selected(&o, t->name)) {
+            if (write_linear(&w, tier, &outs, t, &o, &lp[i], calib)) goto done;
+            release_tensor(ms, t);
             continue;
         }
         int is_tq = t->dtype == TRLC_DT_TQ1_0 || t->dtype == TRLC_DT_TQ2_0;
         if (o.keep_quant && is_tq && t->n_dims == 2 && is_linear_name(t->name)) {
-            int r = write_tq(&w, &outs, t, &o);
+            int r = write_tq(&w, tier, &outs, t, &o);
             if (r < 0) goto done;
-            if (r == 0) continue;
+            if (r == 0) {
+                release_tensor(ms, t);
+                continue;
+            }
             if (o.on_warning) {
                 char msg[512];
                 snprintf(msg, sizeof msg,
@@ -1097,21 +1244,28 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
         uint64_t rows = t->n_dims == 2 ? (uint64_t)t->shape[0] : 1;
         uint64_t cols = t->n_dims == 2 ? (uint64_t)t->shape[1] : (uint64_t)t->shape[0];
         snprintf(ot->name, sizeof ot->name, "%s", t->name);
-        ot->enc = t->n_dims != 2 ? TRL_ENC_F32
+        int forced = !strcmp(t->name, "token_embd.weight") ? o.embed_encoding
+                     : !strcmp(t->name, "output.weight")   ? o.head_encoding
+                                                           : -1;
+        ot->enc = t->n_dims != 2                                ? TRL_ENC_F32
+                  : forced >= 0                                 ? (trl_encoding)forced
                   : o.keep_quant && t->dtype == TRLC_DT_Q8_0 ? TRL_ENC_Q8_0
                                                               : o.matrix_encoding;
         ot->n_dims = t->n_dims;
         ot->shape[0] = t->shape[0];
         ot->shape[1] = t->shape[1];
         ot->bytes = trl_encoding_bytes(ot->enc, rows, cols);
+        ot->tier = tier;
         if (!ot->bytes) {
             trlc_fail(err, errlen, "%s: encoded size overflows", t->origin);
             goto done;
         }
-        if (w_place(&w, 0, ot->bytes, &ot->chunk, &ot->offset) || write_dense(&w, t, ot->enc, fbuf, obuf) ||
-            w_done(&w, 0))
+        if (w_place(&w, tier, ot->bytes, &ot->chunk, &ot->offset) || write_dense(&w, tier, t, ot->enc, fbuf, obuf) ||
+            w_done(&w, tier))
             goto done;
+        release_tensor(ms, t);
     }
+    if (o.on_progress) o.on_progress(o.user, "tensors", n_steps, n_steps);
     for (int t = 0; t < TRLC_MAX_VARIANTS; t++)
         if (w_close(&w, t)) goto done;
     for (int k = 0; k < n_seg; k++) {
@@ -1124,15 +1278,15 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
     }
     if (order_chunks(&w, &outs, &tok)) goto done;
     for (size_t i = 0; i < outs.n; i++)
-        if (!dense_enc(outs.v[i].enc)) version = 2; /* e.g. a GGUF's ternary layers kept as t2/t1 */
+        if (!dense_enc(outs.v[i].enc) && version < 2) version = 2; /* e.g. a GGUF's ternary layers kept as t2/t1 */
 
-    /* variants: variant k needs tiers 0..k */
+    /* variants: variant k needs tiers 0..k (rank families), or 0 and 1 + k (a --family) */
     variant_rec vr[TRLC_MAX_VARIANTS];
-    int n_var = o.linear == TRLC_LINEAR_LOWRANK ? n_seg : 1;
+    int n_var = o.linear == TRLC_LINEAR_LOWRANK ? n_seg : n_mem;
     memset(vr, 0, sizeof vr);
     for (int k = 0; k < n_var; k++) {
-        copy_str(vr[k].id, sizeof vr[k].id, n_seg ? ids[k] : "base");
-        vr[k].n_tiers = o.linear == TRLC_LINEAR_LOWRANK ? k + 1 : 1;
+        copy_str(vr[k].id, sizeof vr[k].id, o.n_family ? o.family_ids[k] : n_seg ? ids[k] : "base");
+        vr[k].tiers = o.n_family ? 1u | 1u << (1 + k) : o.linear == TRLC_LINEAR_LOWRANK ? (2u << k) - 1u : 1u;
         vr[k].rank_slices = -1;
         if (n_seg) {
             vr[k].rank_slices = 0;
@@ -1141,31 +1295,69 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
         }
         vr[k].resident = tok.bytes;
         for (size_t i = 0; i < outs.n; i++)
-            if (outs.v[i].tier < vr[k].n_tiers) vr[k].resident += outs.v[i].bytes;
+            if (vr[k].tiers >> outs.v[i].tier & 1) vr[k].resident += outs.v[i].bytes;
         for (size_t i = 0; i < w.n_chunks; i++)
-            if (w.chunks[i].tier < vr[k].n_tiers) vr[k].download += w.chunks[i].bytes;
+            if (vr[k].tiers >> w.chunks[i].tier & 1) vr[k].download += w.chunks[i].bytes;
     }
 
     trl_ctx_params cp = trl_ctx_default_params();
     cp.n_ctx = src->cfg.max_seq_len;
     uint64_t ctx_bytes = trl_ctx_memory_bytes(&src->cfg, &cp);
-    manifest = build_manifest(src, name, version, &tok, &outs, &w, vr, n_var, ctx_bytes);
     mpath = trlc_path_join(tmp, "manifest.json");
-    if (!manifest || !mpath) {
-        trlc_fail(err, errlen, "out of memory building manifest.json");
+    if (!mpath) {
+        trlc_fail(err, errlen, "out of memory");
         goto done;
     }
-    FILE *f = fopen(mpath, "wbx");
-    if (!f) {
-        trlc_fail(err, errlen, "%s: cannot create: %s", mpath, strerror(errno));
-        goto done;
-    }
-    size_t ml = strlen(manifest);
-    int bad = fwrite(manifest, 1, ml, f) != ml || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || fsync_path(tmp, 1)) {
-        trlc_fail(err, errlen, "%s: write failed: %s", mpath, strerror(errno));
-        goto done;
+    for (int pass = 0; pass < (calib ? 2 : 1); pass++) {
+        /* with calibration text the pack is written, loaded back by the
+         * native loader (every chunk's sha256 checked), each variant's
+         * perplexity measured by the core, and the manifest written again */
+        free(manifest);
+        manifest = build_manifest(src, name, version, &tok, &outs, &w, vr, n_var, ctx_bytes, pass ? calib : NULL);
+        if (!manifest) {
+            trlc_fail(err, errlen, "out of memory building manifest.json");
+            goto done;
+        }
+        FILE *f = fopen(mpath, pass ? "wb" : "wbx");
+        if (!f) {
+            trlc_fail(err, errlen, "%s: cannot create: %s", mpath, strerror(errno));
+            goto done;
+        }
+        size_t ml = strlen(manifest);
+        int bad = fwrite(manifest, 1, ml, f) != ml || fflush(f) != 0 || fsync(fileno(f)) != 0;
+        bad |= fclose(f) != 0;
+        if (bad || fsync_path(tmp, 1)) {
+            trlc_fail(err, errlen, "%s: write failed: %s", mpath, strerror(errno));
+            goto done;
+        }
+        if (pass || !calib) continue;
+        char perr[768];
+        if (trlc_pack_open(tmp, &tp, perr, sizeof perr)) {
+            trlc_fail(err, errlen, "internal error: the pack just written does not load: %s", perr);
+            goto done;
+        }
+        for (int k = 0; k < n_var; k++) {
+            trl_model *pm = NULL;
+            trl_error e;
+            char what[64];
+            snprintf(what, sizeof what, "perplexity %.40s", vr[k].id);
+            const trlc_pack_variant *pv = trlc_pack_variant_find(tp, vr[k].id);
+            size_t nvt = 0;
+            trl_tensor *vt = pv ? trlc_pack_variant_tensors(tp, pv, &nvt) : NULL;
+            trl_status ms = vt ? trl_model_create(&tp->config, vt, nvt, &pm, &e) : TRL_ERR_NO_MEMORY;
+            free(vt);
+            if (!vt) snprintf(e.msg, sizeof e.msg, "out of memory, or no such variant");
+            if (ms != TRL_OK) {
+                trlc_fail(err, errlen, "internal error: variant %s of the pack just written: %s", vr[k].id, e.msg);
+                goto done;
+            }
+            int r = trlc_perplexity(pm, vr[k].rank_slices, calib->ids, calib->n_ids, &vr[k].ppl, o.on_progress,
+                                    o.user, what, err, errlen);
+            trl_model_free(pm);
+            if (r) goto done;
+        }
+        trlc_pack_close(tp);
+        tp = NULL;
     }
 
     /* into place: atomically where the kernel can */
@@ -1210,6 +1402,15 @@ int trlc_pack_write(const trlc_model_src *src, const char *out_dir, const trlc_w
             copy_str(summary->variant_id[k], sizeof summary->variant_id[k], vr[k].id);
             summary->variant_rank_slices[k] = vr[k].rank_slices;
             summary->variant_download_bytes[k] = vr[k].download;
+            summary->variant_resident_bytes[k] = vr[k].resident;
+            summary->variant_bits_per_weight[k] =
+                summary->n_params ? 8.0 * (double)(vr[k].resident - tok.bytes) / (double)summary->n_params : 0.0;
+            summary->variant_ppl[k] = vr[k].ppl;
+        }
+        if (calib) {
+            summary->parent_ppl = calib->parent_ppl;
+            summary->calib_tokens = calib->n_ids;
+            copy_str(summary->calib_sha256, sizeof summary->calib_sha256, calib->text_sha256);
         }
     }
     rc = 0;
@@ -1218,6 +1419,8 @@ done:
         if (w.s[t].f) fclose(w.s[t].f);
         free(w.s[t].fpath);
     }
+    trlc_pack_close(tp);
+    trlc_calib_free(calib);
     if (rc) remove_tree(tmp);
     free(w.chunks);
     free(outs.v);

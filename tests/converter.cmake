@@ -20,6 +20,11 @@ trl_add_test(test-converter-llama2c test-converter-llama2c.c LABELS converter LI
 trl_add_test(test-converter-pack test-converter-pack.c LABELS converter LIBS ${TRLC_TEST_LIBS})
 trl_add_test(test-converter-quant test-converter-quant.c LABELS converter LIBS ${TRLC_TEST_LIBS})
 trl_add_test(test-converter-v2 test-converter-v2.c LABELS converter LIBS ${TRLC_TEST_LIBS})
+# bcq against tests/reference/bcq.py (numpy, run with the system Python), weighted bcq, --layers
+trl_add_test(test-converter-calib test-converter-calib.c LABELS converter LIBS ${TRLC_TEST_LIBS}
+  ARGS /usr/bin/python3)
+# --family packs (format version 3): each variant equals its member converted alone
+trl_add_test(test-converter-family test-converter-family.c LABELS converter LIBS ${TRLC_TEST_LIBS})
 
 add_test(NAME test-converter-cli
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli.py
@@ -36,6 +41,12 @@ if(TRLC_NUMPY_PYTHON)
             $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval>
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(test-converter-cli-v2 PROPERTIES LABELS converter)
+  # --calib (perplexities against the numpy reference), --layers, --embed/--head, --json
+  add_test(NAME test-converter-cli-calib
+    COMMAND ${TRLC_NUMPY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/converter/test_cli_calib.py
+            $<TARGET_FILE:trillium-convert> $<TARGET_FILE:trillium-eval>
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(test-converter-cli-calib PROPERTIES LABELS converter)
 endif()
 
 # GGUF: the reader, and GGUF sources through the writer. Fixtures come from

@@ -362,8 +362,8 @@ static void test_loader_errors(void) {
     EXPECT_OPEN_FAIL("manifest.json: tensors[1].offset", "not a multiple of 64");
     fresh_pack();
     /* unknown version, wrong format */
-    CHECK(edit_file(mp, "\"version\": 1,", "\"version\": 3,") == 0);
-    EXPECT_OPEN_FAIL("manifest.json: version", "this pack needs format version 3", "upgrade");
+    CHECK(edit_file(mp, "\"version\": 1,", "\"version\": 4,") == 0);
+    EXPECT_OPEN_FAIL("manifest.json: version", "this pack needs format version 4", "upgrade");
     fresh_pack();
     CHECK(edit_file(mp, "\"version\": 1,", "\"version\": \"1\",") == 0);
     EXPECT_OPEN_FAIL("manifest.json: version");

@@ -463,8 +463,9 @@ export interface PackInfo {
     residentBytes: number | null;
     contextBytes: Record<string, number>;
     rankSlices: number | null;
-    /** Measured perplexity from the manifest, when the converter had calibration text. */
-    perplexity: number | Record<string, number> | null;
+    /** Measured perplexity from the manifest, when the converter had calibration text
+     * (trillium-convert --calib writes `{ text_sha256, tokens, value }`). */
+    perplexity: number | { value?: number; tokens?: number; text_sha256?: string; [k: string]: number | string | undefined } | null;
     /** trl_ctx_memory_bytes for a few context lengths, computed by this core. */
     contextBytesComputed: Record<string, number>;
     /** Peak heap estimate for `contextLength`: weights (chunks + expansion) + context + margin. */

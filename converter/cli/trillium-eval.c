@@ -136,12 +136,34 @@ int main(int argc, char **argv) {
     char *text = NULL;
     trlc_buf out = {0};
     trl_error e;
+    trl_tensor *vt = NULL;
 
     if (trlc_pack_open(pack_dir, &pack, err, sizeof err)) {
         fprintf(stderr, "trillium-eval: %s\n", err);
         goto done;
     }
-    if (trl_model_create(&pack->config, pack->tensors, pack->n_tensors, &model, &e) != TRL_OK) {
+    /* the variant's tensors: those of its tiers. By default all of them, or,
+     * in a version-3 pack (a --family, where members share names), the last variant */
+    const trlc_pack_variant *pv = NULL;
+    if (variant) {
+        pv = trlc_pack_variant_find(pack, variant);
+        if (!pv) {
+            fprintf(stderr, "trillium-eval: --variant: %s has no variant \"%s\"%s", pack_dir, variant,
+                    pack->n_variants ? " (it has" : "\n");
+            for (size_t i = 0; i < pack->n_variants; i++)
+                fprintf(stderr, " %s%s", pack->variants[i].id, i + 1 < pack->n_variants ? "," : ")\n");
+            goto done;
+        }
+    } else if (pack->version >= 3 && pack->n_variants) {
+        pv = &pack->variants[pack->n_variants - 1];
+    }
+    size_t n_bound = pack->n_tensors;
+    vt = pv ? trlc_pack_variant_tensors(pack, pv, &n_bound) : NULL;
+    if (pv && !vt) {
+        fprintf(stderr, "trillium-eval: out of memory\n");
+        goto done;
+    }
+    if (trl_model_create(&pack->config, vt ? vt : pack->tensors, n_bound, &model, &e) != TRL_OK) {
         fprintf(stderr, "trillium-eval: %s: %s\n", pack_dir, e.msg);
         goto done;
     }
@@ -186,17 +208,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "trillium-eval: %s\n", e.msg);
         goto done;
     }
-    if (variant) {
-        const trlc_pack_variant *v = trlc_pack_variant_find(pack, variant);
-        if (!v) {
-            fprintf(stderr, "trillium-eval: --variant: %s has no variant \"%s\"%s", pack_dir, variant,
-                    pack->n_variants ? " (it has" : "\n");
-            for (size_t i = 0; i < pack->n_variants; i++)
-                fprintf(stderr, " %s%s", pack->variants[i].id, i + 1 < pack->n_variants ? "," : ")\n");
-            goto done;
-        }
-        rank_slices = v->rank_slices;
-    }
+    if (pv) rank_slices = pv->rank_slices;
     if (rank_slices >= 0 && trl_ctx_set_rank_slices(ctx, (int32_t)rank_slices) != TRL_OK) {
         fprintf(stderr, "trillium-eval: rank slices: %s\n", trl_ctx_last_error(ctx));
         goto done;
@@ -264,6 +276,7 @@ done:
     trl_ctx_free(ctx);
     trl_tokenizer_free(tok);
     trl_model_free(model);
+    free(vt);
     trlc_pack_close(pack);
     return rc;
 }

@@ -40,7 +40,7 @@ extern "C" {
 #define TRL_VERSION_MAJOR 0
 #define TRL_VERSION_MINOR 1
 #define TRL_VERSION_PATCH 0
-#define TRL_PACK_FORMAT_VERSION 2 /* the newest docs/FORMAT.md version this core reads (it reads 1..2) */
+#define TRL_PACK_FORMAT_VERSION 3 /* the newest docs/FORMAT.md version this core reads (it reads 1..3) */
 
 /* ---------------------------------------------------------------- status */
 

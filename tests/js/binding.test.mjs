@@ -32,7 +32,7 @@ test('constants come from C and match docs/FORMAT.md v1', async () => {
   const b = await Binding.create({ wasm: needWasm() });
   const c = b.constants;
   assert.match(c.version, /^\d+\.\d+\.\d+$/);
-  assert.equal(c.pack_format_version, 2);
+  assert.equal(c.pack_format_version, 3); // docs/FORMAT.md versions 1..3
   assert.equal(c.encodings.f32, 0);
   assert.equal(c.encodings.f16, 1);
   assert.equal(c.encodings.q8_0, 2);

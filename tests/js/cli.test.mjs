@@ -210,10 +210,12 @@ test('info on a multi-variant pack: download, resident and peak per variant, the
   const man = readManifestJson(dir);
   man.variants[0].perplexity = 12.5;
   man.variants[1].perplexity = { wikitext: 9.25 };
+  man.variants[2].perplexity = { text_sha256: 'ab'.repeat(32), tokens: 512, value: 7.75 }; // trillium-convert --calib
   writeManifestJson(dir, man);
   const p = await runCli(['info', dir]);
   assert.match(p.stdout, /r0\.25 .* ppl 12\.5\n/);
   assert.match(p.stdout, /r0\.5 .* ppl wikitext 9\.25\n/);
+  assert.match(p.stdout, /r0\.75 .* ppl 7\.75 \(512 calibration tokens\)\n/);
 });
 
 test('--variant auto / --memory-budget / a budget nothing fits', async () => {

@@ -79,7 +79,7 @@ test('not JSON / not an object', () => {
 
 test('format and version', () => {
   rejects((m) => (m.format = 'gguf'), 'format', /trillium-pack/);
-  rejects((m) => (m.version = 3), 'version', /this pack needs format version 3/, 'UNSUPPORTED_VERSION');
+  rejects((m) => (m.version = 4), 'version', /this pack needs format version 4/, 'UNSUPPORTED_VERSION');
   rejects((m) => (m.version = 99), 'version', /needs format version 99.*upgrade trillium/, 'UNSUPPORTED_VERSION');
   rejects((m) => (m.version = '1'), 'version', /positive integer/);
   rejects((m) => (m.version = 1.5), 'version');

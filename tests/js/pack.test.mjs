@@ -109,9 +109,9 @@ test('manifest with wrong byte counts', async () => {
 test('unknown and future format versions', async () => {
   const dir = await copyPack();
   const man = readManifestJson(dir);
-  man.version = 3;
+  man.version = 4;
   writeManifestJson(dir, man);
-  await refuses(dir, 'UNSUPPORTED_VERSION', /this pack needs format version 3/, 'version');
+  await refuses(dir, 'UNSUPPORTED_VERSION', /this pack needs format version 4/, 'version');
   man.version = 0;
   writeManifestJson(dir, man);
   await refuses(dir, 'BAD_PACK', /version/, 'version');

@@ -522,6 +522,8 @@ function bytesStr(n) {
 function pplStr(p) {
   if (p === null || p === undefined) return null;
   if (typeof p === 'number') return `ppl ${p}`;
+  // trillium-convert --calib: { text_sha256, tokens, value }
+  if (typeof p.value === 'number') return `ppl ${p.value}${typeof p.tokens === 'number' ? ` (${p.tokens} calibration tokens)` : ''}`;
   return 'ppl ' + Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ');
 }
 

@@ -95,8 +95,10 @@ export function parseManifest(text, k, where = MANIFEST) {
     const f = `tensors[${i}]`;
     if (!t || typeof t !== 'object') throw bad(f, 'expected an object');
     if (typeof t.name !== 'string' || t.name === '' || t.name.includes('\0')) throw bad(`${f}.name`, 'expected a non-empty string');
-    if (names.has(t.name)) throw bad(`${f}.name`, `${t.name} is listed twice`);
-    names.add(t.name);
+    // version 3 (a family): a name may repeat in another tier, never within one (FORMAT.md "Families")
+    const key = m.version >= 3 ? `${Number.isInteger(t.chunk) ? chunks[t.chunk]?.tier : '?'}\0${t.name}` : t.name;
+    if (names.has(key)) throw bad(`${f}.name`, `${t.name} is listed twice${m.version >= 3 ? ' in one tier' : ''}`);
+    names.add(key);
     const ff = `${f} (${t.name})`;
     if (typeof t.encoding !== 'string' || !Object.hasOwn(k.encodings, t.encoding)) {
       throw bad(`${ff}.encoding`, `unknown encoding ${JSON.stringify(t.encoding)} (known: ${Object.keys(k.encodings).join(', ')}; a newer pack needs a newer trillium)`);
@@ -185,10 +187,23 @@ export function parseManifest(text, k, where = MANIFEST) {
       }
       // Measured perplexity (DESIGN.md: when the converter had calibration
       // text): a number, or an object of numbers (e.g. per data set); shown, never relied on.
+      // trillium-convert --calib writes {text_sha256, tokens, value}.
       const ppl = typeof v.perplexity === 'number' && v.perplexity > 0 ? v.perplexity
         : v.perplexity && typeof v.perplexity === 'object' && !Array.isArray(v.perplexity) &&
-          Object.values(v.perplexity).every((x) => typeof x === 'number') ? { ...v.perplexity } : null;
+          (typeof v.perplexity.value === 'number' ||
+           Object.values(v.perplexity).every((x) => typeof x === 'number')) ? { ...v.perplexity } : null;
       return { id: v.id, tiers: v.tiers.slice(), downloadBytes: download, residentBytes: v.resident_bytes ?? null, contextBytes: { ...cb }, rankSlices: v.rank_slices ?? null, perplexity: ppl };
+    });
+  }
+  if (m.version >= 3) {
+    // a variant binds the tensors of its tiers: none may see a name twice
+    variants.forEach((v, i) => {
+      const seen = new Set();
+      for (const t of tensors) {
+        if (!v.tiers.includes(chunks[t.chunk].tier)) continue;
+        if (seen.has(t.name)) throw bad(`variants[${i}].tiers`, `tensor ${t.name} is in two of the tiers of ${v.id}`);
+        seen.add(t.name);
+      }
     });
   }
   for (const v of variants) {
