@@ -16,18 +16,8 @@ import tempfile
 CONVERT, EVAL, MODELS = sys.argv[1:4]
 BIN = os.path.join(MODELS, "stories260K.bin")
 TOK = os.path.join(MODELS, "tok512.bin")
-failures = []
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cliutil import check, failures, run  # noqa: E402
 
 
 def expect_error(cmd, rc, *needles):

@@ -27,7 +27,9 @@ import pack as refpack  # noqa: E402
 import safetensors as ST  # noqa: E402
 from sample_text import SAMPLE_TEXT  # noqa: E402
 
-failures = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cliutil  # noqa: E402
+from cliutil import check, failures, run  # noqa: E402
 PPL_TOL = 2e-4  # relative: the core (f32) against numpy (float64), float activations
 # bcq computes on int8 activations: where x * 127 / max|x| lands within float
 # rounding of a .5, f32 and float64 round it apart by one step, which moves this
@@ -36,22 +38,8 @@ PPL_TOL = 2e-4  # relative: the core (f32) against numpy (float64), float activa
 PPL_TOL_INT8 = 2e-3
 
 
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
-    return cond
-
-
 def convert(model, pack, *flags, expect=0):
-    code, out, err = run([CONVERT, model, "-o", pack] + list(flags))
-    check(code == expect, "convert %s: exit %d, expected %d: %s" % (" ".join(flags), code, expect, err.strip()))
-    return out, err
+    return cliutil.convert(CONVERT, model, pack, *flags, expect=expect)
 
 
 def manifest(pack):

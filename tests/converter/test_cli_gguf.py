@@ -25,19 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REF = os.path.join(ROOT, "tests", "reference")
 PY = "/usr/bin/python3"
 TOKENS = "1,17,42,5,99,3,250,7"
-failures = []
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
-    return cond
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cliutil import check, failures, run  # noqa: E402
 
 
 def must(cmd):

@@ -21,34 +21,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REF = os.path.join(ROOT, "tests", "reference")
 PY = "/usr/bin/python3"
 TOKENS = [1, 17, 42, 5, 99, 3]
-failures = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cliutil  # noqa: E402
+from cliutil import check, failures, run  # noqa: E402
 
-try:
-    sys.path.insert(0, REF)
-    import numpy as np
-    import pack as refpack  # the reference engineer's pack reader
-    HAVE_REF = hasattr(refpack, "Pack") and hasattr(refpack, "PackModel")
-except Exception as e:  # noqa: BLE001 - any failure just means "no cross-check"
-    HAVE_REF = False
-    print("test_cli_v2: no reference pack reader (%s); skipping the logit cross-check" % e)
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
-    return cond
+sys.path.insert(0, REF)
+import numpy as np  # noqa: E402
+import pack as refpack  # noqa: E402 - the numpy reference's pack reader (required: no cross-check, no pass)
 
 
 def convert(model, pack, *flags, expect=0):
-    code, out, err = run([CONVERT, model, "-o", pack, "--chunk-mb", "1"] + list(flags))
-    check(code == expect, "convert %s: exit %d, expected %d: %s" % (" ".join(flags), code, expect, err.strip()))
-    return out, err
+    return cliutil.convert(CONVERT, model, pack, "--chunk-mb", "1", *flags, expect=expect)
 
 
 def evaluate(pack, *flags):
@@ -67,7 +50,7 @@ def manifest(pack):
 
 def cross_check(pack, logits, variant=None, rank_slices=None):
     """The core's logits against the numpy reader of the same pack."""
-    if not HAVE_REF or logits is None:
+    if not check(logits is not None, "no logits from trillium-eval for %s" % pack):
         return
     try:
         p = refpack.Pack(pack)
