@@ -45,6 +45,7 @@ export async function runBench(o) {
     ...(patched ? { workaround: patched } : {}),
     threads_requested: o.threads,
     build: r.build,
+    simd: r.simd,
     threads: r.threads,
     threads_note: r.note || undefined,
     prompt_tokens: nPrompt,
@@ -97,7 +98,7 @@ async function modelApi(o, { nPrompt, nGen, repeats, nCtx }) {
       lastTokens = st.tokens;
       if (r > 0) runs.push({ prefill: nPrompt / (st.prefillMs / 1000), decode: st.generatedTokens / (st.decodeMs / 1000) });
     }
-    return { loadMs, runs, lastTokens, build: model.info.build ?? null, threads: model.info.threads ?? null, note: model.info.threadsNote };
+    return { loadMs, runs, lastTokens, build: model.info.build ?? null, threads: model.info.threads ?? null, note: model.info.threadsNote, simd: model.info.simd ?? null };
   } finally {
     model.dispose();
   }
@@ -178,7 +179,7 @@ async function bindingApi(o, { nPrompt, nGen, repeats, nCtx }) {
     } finally {
       b.free(p);
     }
-    return { loadMs, runs, lastTokens, build: b.build, threads: b.threads, note: b.threadsNote };
+    return { loadMs, runs, lastTokens, build: b.build, threads: b.threads, note: b.threadsNote, simd: b.simd ?? null };
   } finally {
     if (h.sampler) x.trl_sampler_free(h.sampler);
     if (h.ctx) x.trl_ctx_free(h.ctx);
