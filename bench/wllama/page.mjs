@@ -40,7 +40,7 @@ async function trillium(o) {
   const model = await Trillium.load(o.url, { threads: o.threads, contextLength: o.nCtx });
   const loadMs = now() - t0;
   const info = model.info;
-  const samples = [];
+  let samples = [];
   let tokens = null;
   try {
     const run = async (prompt, gen) => {
@@ -49,17 +49,25 @@ async function trillium(o) {
       if (st.evaluatedPromptTokens !== promptLength(prompt)) throw new Error(`trillium: evaluated ${st.evaluatedPromptTokens} prompt tokens, sent ${promptLength(prompt)}`);
       return { prefillMs: st.prefillMs, decodeMs: st.decodeMs, generated: st.generatedTokens, promptN: st.evaluatedPromptTokens, wallMs: now() - t, tokens: st.tokens };
     };
-    await run(ids(0, 8), 4);
-    for (let r = 1; r <= o.iters; r++) {
-      const a = await run(ids(r, 64), o.gen);
-      const b = await run(ids(r + 100, o.long), 1);
-      tokens = a.tokens;
-      samples.push(sample(a, b, o));
-    }
+    ({ samples, tokens } = await measure(run, o));
   } finally {
     model.dispose();
   }
   return { loadMs, samples, build: info.build ?? null, threads: info.threads ?? null, threadsNote: info.threadsNote || undefined, tokens };
+}
+
+/** One warm-up, then per iteration a 64-token prompt + o.gen tokens and an o.long-token prompt. */
+async function measure(run, o) {
+  const samples = [];
+  let tokens = null;
+  await run(ids(0, 8), 4);
+  for (let r = 1; r <= o.iters; r++) {
+    const a = await run(ids(r, 64), o.gen);
+    const b = await run(ids(r + 100, o.long), 1);
+    tokens = a.tokens;
+    samples.push(sample(a, b, o));
+  }
+  return { samples, tokens };
 }
 
 async function wllama(o) {
@@ -80,7 +88,7 @@ async function wllama(o) {
     throw new Error(`${e?.stack || e}\nwllama log:\n${logs.join('\n')}`);
   }
   const loadMs = now() - t0;
-  const samples = [];
+  let samples = [];
   let tokens = null;
   try {
     const run = async (prompt, gen) => {
@@ -91,13 +99,7 @@ async function wllama(o) {
       if (tm.prompt_n !== promptLength(prompt)) throw new Error(`wllama: evaluated ${tm.prompt_n} prompt tokens, sent ${promptLength(prompt)}`);
       return { prefillMs: tm.prompt_ms, decodeMs: tm.predicted_ms, generated: tm.predicted_n, promptN: tm.prompt_n, wallMs: now() - t, tokens: res.choices?.[0]?.tokens ?? null };
     };
-    await run(ids(0, 8), 4);
-    for (let r = 1; r <= o.iters; r++) {
-      const a = await run(ids(r, 64), o.gen);
-      const b = await run(ids(r + 100, o.long), 1);
-      tokens = a.tokens;
-      samples.push(sample(a, b, o));
-    }
+    ({ samples, tokens } = await measure(run, o));
     var build = w.isMultithread() ? 'multi-thread' : 'single-thread';
   } catch (e) {
     throw new Error(`${e?.stack || e}\nwllama log:\n${logs.join('\n')}`);
