@@ -588,7 +588,21 @@ export declare function splitSeed(seed: number | bigint | string): [number, numb
 
 /** The low-level binding: one wasm instance and its heap (advanced use). */
 export class Binding {
-  static create(opts?: { wasm?: WasmSource }): Promise<Binding>;
+  static create(opts?: {
+    wasm?: WasmSource;
+    threads?: number | 'auto';
+    build?: 'auto' | 'standalone' | 'pthreads';
+    contexts?: number;
+    threadsGlue?: string | URL;
+    threadsWasm?: WasmSource;
+    simd?: 'auto' | 'simd128' | 'relaxed';
+  }): Promise<Binding>;
+  /** The build running: 'standalone' (trillium.wasm) or 'pthreads' (trillium-mt). */
+  readonly build: 'standalone' | 'pthreads';
+  /** The module's SIMD level ('custom': a `wasm`/`threadsWasm` given). */
+  readonly simd: 'simd128' | 'relaxed' | 'custom';
+  /** Why the relaxed-SIMD module was wanted but not used ('' if not). */
+  readonly simdNote: string;
   /** Raw exports (trl_*, trlw_*, malloc, free, memory). Pointers are i32: read them with `>>> 0`. */
   readonly x: Record<string, any>;
   readonly memory: WebAssembly.Memory;
