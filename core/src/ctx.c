@@ -349,7 +349,7 @@ static float dot8(const float *a, const float *b, int n) {
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) l[j] += a[i + j] * b[i + j];
     for (int j = 0; i + j < n; j++) l[j] += a[i + j] * b[i + j];
-    return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+    return trl_reduce8(l);
 }
 
 /* dot8 of a with two vectors at once (each load of a serves both; same bits). */
@@ -365,8 +365,8 @@ static void dot8x2(const float *a, const float *b0, const float *b1, int n, floa
         l0[j] += a[i + j] * b0[i + j];
         l1[j] += a[i + j] * b1[i + j];
     }
-    *r0 = ((l0[0] + l0[4]) + (l0[1] + l0[5])) + ((l0[2] + l0[6]) + (l0[3] + l0[7]));
-    *r1 = ((l1[0] + l1[4]) + (l1[1] + l1[5])) + ((l1[2] + l1[6]) + (l1[3] + l1[7]));
+    *r0 = trl_reduce8(l0);
+    *r1 = trl_reduce8(l1);
 }
 
 /* Causal attention for every (token, head) pair, split over threads by pairs;
